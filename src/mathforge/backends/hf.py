@@ -1,0 +1,159 @@
+"""transformers engine: hub ids, local directories and GGUF files; CPU or GPU; batched generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop
+from mathforge.backends.identity import directory_sha256, file_sha256
+from mathforge.errors import MathforgeError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "auto",
+        device: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        **_: Any,
+    ) -> None:
+        try:
+            import torch
+            import transformers
+        except ImportError:
+            raise MathforgeError(
+                "the hf backend needs transformers and torch: pip install 'mathforge[hf]'"
+            ) from None
+        if dtype not in DTYPES:
+            raise MathforgeError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
+        self.torch = torch
+        self.model_ref = model
+        self.revision = revision
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        source, gguf_file = _split_gguf(model)
+        load_args: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        if gguf_file:
+            load_args["gguf_file"] = gguf_file
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load_args)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                source, dtype=_torch_dtype(torch, dtype, self.device), **load_args
+            ).to(self.device)
+        except (OSError, ValueError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise MathforgeError(
+                f"cannot load model '{model}' with transformers: {first_line[:300]} "
+                "(offline? pass a local directory or a .gguf file)"
+            ) from None
+        self.model.eval()
+        # Decoder-only batching: pad on the left so every row's last prompt token sits at the same position.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, seed_offsets: list[int] | None = None
+    ) -> list[Generation]:
+        torch = self.torch
+        # Batches share one RNG stream: seeded from the first item, so a rerun with the same batches repeats.
+        torch.manual_seed(params.seed + (seed_offsets[0] if seed_offsets else 0))
+        # A chat template may already have written BOS; do not add a second one.
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and all(p.startswith(bos) for p in prompts))
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=add_special)
+        batch = batch.to(self.device)
+        sampling: dict[str, Any] = (
+            {"do_sample": False}
+            if params.greedy
+            else {
+                "do_sample": True,
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "top_k": params.top_k,
+            }
+        )
+        with torch.inference_mode():
+            output = self.model.generate(
+                **batch,
+                max_new_tokens=params.max_new_tokens,
+                num_return_sequences=params.n,
+                stop_strings=list(params.stop) or None,
+                tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id,
+                use_cache=True,
+                **sampling,
+            )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        generations = [Generation() for _ in prompts]
+        for row, tokens in enumerate(new_tokens.tolist()):
+            generations[row // params.n].completions.append(self._completion(tokens, params))
+        return generations
+
+    def _completion(self, tokens: list[int], params: SamplingParams) -> Completion:
+        eos_ids = self._eos_ids()
+        length = next((i + 1 for i, t in enumerate(tokens) if t in eos_ids), None)
+        kept = tokens[:length] if length else tokens
+        text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), params.stop)
+        finished = stopped or length is not None or len(tokens) < params.max_new_tokens
+        # Rows padded after finishing carry pad tokens; count only what the model produced.
+        produced = length or len([t for t in tokens if t != self.tokenizer.pad_token_id]) or len(tokens)
+        return Completion(text=text, tokens=produced, finish_reason="stop" if finished else "length")
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return ids
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        if not self.tokenizer.chat_template:
+            raise MathforgeError(
+                f"{self.model_ref} has no chat template (a base model?); use --prompt few-shot or zero-shot"
+            )
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def identity(self) -> dict[str, Any]:
+        source, gguf_file = _split_gguf(self.model_ref)
+        ident: dict[str, Any] = {
+            "backend": self.name,
+            "model": self.model_ref,
+            "dtype": str(self.model.dtype),
+        }
+        if gguf_file:
+            ident["sha256"] = file_sha256(Path(source) / gguf_file)
+        elif Path(source).is_dir():
+            ident["path"] = str(Path(source).resolve())
+            ident["sha256"] = directory_sha256(source)
+        else:
+            ident["revision"] = getattr(self.model.config, "_commit_hash", None) or self.revision
+        return ident
+
+    def close(self) -> None:
+        del self.model
+
+
+def _split_gguf(model: str) -> tuple[str, str | None]:
+    """transformers loads a GGUF file as (its folder, gguf_file=its name)."""
+    path = Path(model)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise MathforgeError(f"model file not found: {model}")
+        return str(path.parent), path.name
+    return model, None
+
+
+def _torch_dtype(torch: Any, dtype: str, device: str) -> Any:
+    if dtype == "auto":
+        # bf16 halves memory on GPUs that support it; CPUs run float32 fastest.
+        return (
+            torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+        )
+    return getattr(torch, dtype)

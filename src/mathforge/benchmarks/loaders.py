@@ -1,0 +1,173 @@
+"""Turn a benchmark declaration into `Item`s: from `--data-dir` files, the HF hub, or a built-in generator."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
+from mathforge.benchmarks.spec import BenchmarkSpec, HubSource, Item, Split
+from mathforge.errors import MathforgeError
+
+# A row with where it came from, for error messages ("gsm8k/test.jsonl:17").
+Located = tuple[str, Mapping[str, Any]]
+
+# "A) x", "A. x" or "a ) x", at the start or after a space, comma, quote or bracket.
+_OPTION_MARK = r"(?:^|(?<=[\s,'\"\[(])){upper}\s?[).]\s*|(?:^|(?<=[\s,'\"\[(])){lower}\s?\)\s*"
+
+
+def load_items(
+    spec: BenchmarkSpec, split: str = "test", data_dir: str | Path | None = None, seed: int = 0
+) -> list[Item]:
+    """All items of one split of `spec`, in file order."""
+    source = _split(spec, split)
+    items, seen = [], set()
+    for index, (where, row) in enumerate(_rows(spec, source, split, data_dir, seed)):
+        item = _to_item(spec, where, row, index)
+        if item.id in seen:  # resume and regrade find rows by id
+            raise MathforgeError(f"{where}: duplicate id '{item.id}' in field '{spec.id_field}'")
+        seen.add(item.id)
+        items.append(item)
+    return items
+
+
+def _split(spec: BenchmarkSpec, split: str) -> Split:
+    source = spec.test if split == "test" else spec.train if split == "train" else None
+    if source is None:
+        raise MathforgeError(f"benchmark '{spec.name}' has no {split} split")
+    return source
+
+
+def _rows(
+    spec: BenchmarkSpec, source: Split, split: str, data_dir: str | Path | None, seed: int
+) -> Iterator[Located]:
+    if spec.generator:
+        yield from _generated_rows(spec, split, seed)
+    elif data_dir is not None:
+        if source.local is None:
+            raise MathforgeError(f"benchmark '{spec.name}' has no local files for its {split} split")
+        for name in source.local.files:
+            yield from read_jsonl(Path(data_dir) / source.local.folder / name)
+    elif source.hub is not None:
+        yield from hub_rows(source.hub, spec.name)
+    else:
+        folder = source.local.folder if source.local else spec.name
+        raise MathforgeError(
+            f"benchmark '{spec.name}' has no HF hub source; pass --data-dir DIR holding {folder}/test.jsonl "
+            "(the data/ layout of math-evaluation-harness)"
+        )
+
+
+def _generated_rows(spec: BenchmarkSpec, split: str, seed: int) -> Iterator[Located]:
+    from mathforge.benchmarks import arith
+
+    generators = {"arith": arith.generate}
+    for index, row in enumerate(generators[spec.generator](spec.size or 100, seed=seed, split=split)):
+        yield f"{spec.name}[{split}] row {index}", row
+
+
+def read_jsonl(path: Path) -> Iterator[Located]:
+    """Rows of a JSONL file, each located as `path:line`; blank lines are skipped, bad ones are errors."""
+    if not path.is_file():
+        raise MathforgeError(f"data file not found: {path}")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise MathforgeError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise MathforgeError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield f"{path}:{number}", row
+
+
+def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:
+    """Rows from `datasets.load_dataset`; several comma-separated config names are concatenated."""
+    import datasets
+
+    configs = hub.name.split(",") if hub.name else [None]
+    for config in configs:
+        try:
+            dataset = datasets.load_dataset(hub.path, config, split=hub.split, revision=hub.revision)
+        except Exception as error:  # datasets raises many types (ConnectionError, FileNotFoundError, ...)
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise MathforgeError(
+                f"cannot load {hub.path}{f' ({config})' if config else ''} split '{hub.split}' from the HF hub for "
+                f"'{benchmark}': {reason}. Offline? Pass --data-dir DIR with local files "
+                "(e.g. ../shared/data/benchmarks)"
+            ) from None
+        renames = {hub_name: local for local, hub_name in hub.fields.items()}
+        for index, row in enumerate(dataset):
+            yield f"{hub.path}[{hub.split}] row {index}", {renames.get(k, k): v for k, v in row.items()}
+
+
+def _to_item(spec: BenchmarkSpec, where: str, row: Mapping[str, Any], index: int) -> Item:
+    try:
+        question = spec.question_template.format_map(row)
+    except KeyError as error:
+        raise _missing(where, error.args[0], spec) from None
+    if spec.answer_field not in row:
+        raise _missing(where, spec.answer_field, spec)
+    try:
+        gold = derive_gold(row[spec.answer_field], row, spec.gold_rules)
+    except GoldRuleError as error:
+        raise MathforgeError(f"{where}: field '{spec.answer_field}': {error}") from None
+    return Item(
+        id=to_text(row[spec.id_field]) if spec.id_field and spec.id_field in row else str(index),
+        question=question,
+        gold=gold,
+        choices=_choices(spec, where, row),
+        solution=to_text(row[spec.solution_field]) if spec.solution_field in row else None,
+        subsets={
+            name: to_text(row[field]) for name, field in spec.subsets.items() if row.get(field) is not None
+        },
+    )
+
+
+def _missing(where: str, field: str, spec: BenchmarkSpec) -> MathforgeError:
+    return MathforgeError(f"{where}: missing field '{field}' (benchmark '{spec.name}' needs it)")
+
+
+def _choices(spec: BenchmarkSpec, where: str, row: Mapping[str, Any]) -> list[str] | None:
+    if not spec.choices_field:
+        return None
+    raw = row.get(spec.choices_field)
+    if raw is None:
+        raise _missing(where, spec.choices_field, spec)
+    if spec.choices_format == "list":
+        return [str(choice) for choice in raw]
+    if spec.choices_format == "list_lettered":
+        return [re.sub(_mark(0), "", str(choice), count=1).strip() for choice in raw]
+    if spec.choices_format == "dict":
+        return [str(raw[key]) for key in sorted(raw)]
+    texts = split_lettered_options(str(raw))
+    if not texts:
+        raise MathforgeError(f"{where}: field '{spec.choices_field}': no 'A) ...' options found")
+    return texts
+
+
+def _mark(index: int) -> str:
+    letter = chr(ord("A") + index)
+    return _OPTION_MARK.format(upper=letter, lower=letter.lower())
+
+
+def split_lettered_options(text: str) -> list[str]:
+    """Option texts of "A) x B) y", "A. x B. y" or "['a ) x', 'b ) y']", in letter order.
+
+    Markers are looked for in sequence (B after A, C after B, ...) so that a letter inside an option's text,
+    such as "f(a)" or "U.S.", is not taken for a marker.
+    """
+    starts: list[tuple[int, int]] = []  # (marker start, text start)
+    position = 0
+    while (found := re.compile(_mark(len(starts))).search(text, position)) is not None:
+        starts.append((found.start(), found.end()))
+        position = found.end()
+    ends = [start for start, _ in starts[1:]] + [len(text)]
+    return [
+        text[body:end].strip().strip(",'\"[]").strip() for (_, body), end in zip(starts, ends, strict=True)
+    ]

@@ -1,0 +1,252 @@
+"""The `mathforge` command: a thin typer layer over the Python API.
+
+Every command builds a config and calls into a package; errors the user can fix (MathforgeError, bad options)
+are printed as one line on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mathforge.errors import MathforgeError
+
+app = typer.Typer(
+    name="mathforge",
+    help="Build and measure math-specialized language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else []
+
+
+def _ints(value: str | None, option: str) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(part) for part in _csv(value)]
+    except ValueError:
+        raise MathforgeError(
+            f"invalid option {option}: expected comma-separated integers, got '{value}'"
+        ) from None
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[
+        str | None,
+        typer.Option(help="GGUF file, HF hub id or local directory [default: the packaged Gemma 3 270M]"),
+    ] = None,
+    bench: Annotated[
+        str, typer.Option(help="Comma-separated benchmark names (see `mathforge benchmarks`)")
+    ] = "arith",
+    backend: Annotated[str | None, typer.Option(help="llamacpp or hf [default: from the model]")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Benchmark files in the math-evaluation-harness data/ layout; without it data comes from the HF hub"
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where run directories go")] = Path("runs"),
+    prompt: Annotated[
+        str | None, typer.Option(help="zero-shot, few-shot, chat or custom [default: per benchmark]")
+    ] = None,
+    shots: Annotated[
+        int | None,
+        typer.Option(help="Few-shot exemplars to use [default: all of a prompt file, 4 from a train split]"),
+    ] = None,
+    prompt_file: Annotated[
+        Path | None, typer.Option(help="Few-shot exemplar file (blocks separated by two blank lines)")
+    ] = None,
+    prompt_dir: Annotated[
+        Path | None, typer.Option(help="Prompt directory in math-evaluation-harness layout (cot/<name>.md)")
+    ] = None,
+    prompt_template: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own jinja2 prompt template (variables: question, choices, question_with_choices, item)"
+        ),
+    ] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="System message for --prompt chat")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="Extra stop string (repeatable)")] = None,
+    extractor: Annotated[str | None, typer.Option(help="Answer extractor [default: per benchmark]")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Generation budget per completion")] = 1024,
+    temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.0,
+    top_p: Annotated[float, typer.Option()] = 1.0,
+    top_k: Annotated[int, typer.Option(help="0 = no top-k cut")] = 0,
+    n: Annotated[int, typer.Option("--n", help="Samples per item (needs --temperature > 0)")] = 1,
+    k: Annotated[
+        str | None,
+        typer.Option(
+            "--k", help="k values for maj@k and pass@k, comma-separated [default: powers of 2 up to n]"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling, --shuffle, arith and train exemplars")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Evaluate the first N items")] = None,
+    shuffle: Annotated[
+        bool, typer.Option(help="Pick --limit items at random (seeded) instead of the first ones")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Prompts per engine call [default: hf 8, llamacpp 1]")
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="hf: auto, float32, float16 or bfloat16")] = "auto",
+    device: Annotated[
+        str | None, typer.Option(help="hf: cpu, cuda, cuda:1 ... [default: cuda if available]")
+    ] = None,
+    n_ctx: Annotated[int, typer.Option(help="llamacpp: context window")] = 4096,
+    threads: Annotated[int | None, typer.Option(help="llamacpp: CPU threads [default: all cores]")] = None,
+    revision: Annotated[str | None, typer.Option(help="hf: hub revision (branch, tag or commit)")] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Discard a previous run in the same directory instead of resuming it")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Evaluate a model on math benchmarks; re-running the same command resumes."""
+    from mathforge.eval import EvalConfig, evaluate
+
+    config = EvalConfig.build(
+        model=model,
+        backend=backend,
+        benchmarks=_csv(bench),
+        data_dir=data_dir,
+        out=out,
+        prompt=prompt,
+        shots=shots,
+        prompt_file=prompt_file,
+        prompt_dir=prompt_dir,
+        prompt_template=prompt_template,
+        system_prompt=system_prompt,
+        stop=stop or [],
+        extractor=extractor,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        n=n,
+        ks=_ints(k, "--k"),
+        seed=seed,
+        limit=limit,
+        shuffle=shuffle,
+        batch_size=batch_size,
+        dtype=dtype,
+        device=device,
+        n_ctx=n_ctx,
+        n_threads=threads,
+        revision=revision,
+        fresh=fresh,
+    )
+    if data_dir is not None and not data_dir.is_dir():
+        raise MathforgeError(f"--data-dir: no such directory: {data_dir}")
+    results = evaluate(config, show_progress=not quiet)
+    _print_results(results)
+
+
+def _print_results(results: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mathforge eval")
+    for column in ("benchmark", "model", "prompt", "n", "acc %", "no answer %", "extra", "tok/s"):
+        table.add_column(
+            column, justify="right" if column not in ("benchmark", "model", "prompt") else "left"
+        )
+    for result in results:
+        m = result.metrics
+        extra = ", ".join(f"{key} {m[key]:.1f}" for key in m if key.startswith(("maj@", "pass@")))
+        table.add_row(
+            m["benchmark"],
+            m["model"],
+            str(m["prompt"]),
+            str(m["n"]),
+            f"{m['acc']:.1f}",
+            f"{m['no_answer']:.1f}",
+            extra,
+            f"{m['tokens_per_second']:.1f}",
+        )
+    console = Console()
+    console.print(table)
+    for result in results:
+        console.print(f"{result.benchmark}: {result.path}", soft_wrap=True, highlight=False)
+
+
+@app.command("report")
+def report_command(
+    dirs: Annotated[
+        list[Path], typer.Argument(help="Run directories, or folders containing them at any depth")
+    ],
+    format: Annotated[str, typer.Option("--format", help="markdown or csv")] = "markdown",
+    best_of_prompts: Annotated[
+        bool, typer.Option(help="Take the better of zero-shot and few-shot per benchmark")
+    ] = False,
+    metric: Annotated[str, typer.Option(help="Metric to tabulate: acc, maj@K, pass@K")] = "acc",
+) -> None:
+    """Tabulate runs: models as rows, benchmarks as columns, plus an Average column."""
+    from mathforge.report import build_report
+
+    typer.echo(build_report(dirs, fmt=format, best_of_prompts=best_of_prompts, metric=metric))
+
+
+@app.command("benchmarks")
+def benchmarks_command() -> None:
+    """List the registered benchmarks."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mathforge.benchmarks import REGISTRY
+
+    table = Table()
+    for column in ("name", "answer", "prompt", "source"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for spec in REGISTRY.values():
+        source = (
+            "built-in" if spec.generator else f"hub: {spec.test.hub.path}" if spec.test.hub else "--data-dir"
+        )
+        table.add_row(spec.name, spec.answer_type, spec.default_prompt, source, spec.description)
+    # Wide enough for the hub ids when piped (rich assumes 80 columns off a terminal).
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Click's exception base, wherever this typer keeps it (recent typers vendor their own click)."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(__import__(module, fromlist=["ClickException"]).ClickException)
+    return tuple(found)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line on stderr and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MathforgeError as error:
+        _fail(str(error))
+    except _click_exceptions() as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `mathforge`: the help is the answer
+            print(error.format_message())
+            sys.exit(0)
+        _fail(
+            error.format_message().replace("\n", " ") + " (see --help)", code=getattr(error, "exit_code", 2)
+        )
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted; re-run the same command to resume", code=130)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"mathforge: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

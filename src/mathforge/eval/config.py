@@ -1,0 +1,83 @@
+"""The configuration of an evaluation: one pydantic model shared by the CLI and the Python API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mathforge.errors import MathforgeError
+
+DEFAULT_OUT = Path("runs")
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        None, description="GGUF file, hub id or local directory; None: the packaged model"
+    )
+    backend: str | None = Field(None, description="llamacpp or hf; None: chosen from the model")
+    benchmarks: list[str] = Field(default_factory=lambda: ["arith"], min_length=1)
+    data_dir: Path | None = None
+    out: Path = DEFAULT_OUT
+    # Prompting
+    prompt: str | None = Field(
+        None, description="zero-shot, few-shot, chat or custom; None: the benchmark's default"
+    )
+    shots: int | None = Field(None, ge=0)
+    prompt_file: Path | None = None
+    prompt_dir: Path | None = None
+    prompt_template: Path | None = None
+    system_prompt: str | None = None
+    stop: list[str] = Field(default_factory=list)
+    extractor: str | None = None
+    # Decoding
+    max_new_tokens: int = Field(1024, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0)
+    n: int = Field(1, ge=1)
+    seed: int = 0
+    ks: list[int] | None = None
+    # Item selection
+    limit: int | None = Field(None, ge=1)
+    shuffle: bool = False
+    # Engine
+    batch_size: int | None = Field(None, ge=1)
+    dtype: str = "auto"
+    device: str | None = None
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    revision: str | None = None
+    # Run directory
+    fresh: bool = False
+
+    @field_validator("ks")
+    @classmethod
+    def _positive_ks(cls, ks: list[int] | None) -> list[int] | None:
+        if ks is not None and any(k < 1 for k in ks):
+            raise ValueError("every k must be >= 1")
+        return ks
+
+    @model_validator(mode="after")
+    def _sampling_consistent(self) -> EvalConfig:
+        if self.n > 1 and self.temperature == 0.0:
+            raise ValueError("n > 1 needs sampling: set --temperature above 0")
+        if self.ks and max(self.ks) > self.n:
+            raise ValueError(f"k={max(self.ks)} exceeds --n {self.n}")
+        return self
+
+    @classmethod
+    def build(cls, **values: object) -> EvalConfig:
+        """Validate, turning pydantic's report into the one-line error the CLI prints."""
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            option = "--" + "-".join(str(part) for part in first["loc"] if isinstance(part, str)).replace(
+                "_", "-"
+            )
+            message = first["msg"].removeprefix("Value error, ")
+            where = f"{option}: " if option != "--" else ""
+            raise MathforgeError(f"invalid option {where}{message}") from None

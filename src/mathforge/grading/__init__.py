@@ -1,0 +1,25 @@
+"""Answer extraction, normalisation and equivalence for math benchmark completions.
+
+`extract_answer` finds the final answer in a completion, `grade` compares it with the gold answer, and
+`answers_equivalent` groups answers for majority voting. SymPy is imported only when a symbolic test runs.
+"""
+
+from mathforge.grading.equivalence import Verdict, answers_equivalent, grade
+from mathforge.grading.extract import (
+    EXTRACTORS,
+    Extraction,
+    cut_invented_continuation,
+    extract_answer,
+    last_boxed,
+)
+
+__all__ = [
+    "EXTRACTORS",
+    "Extraction",
+    "Verdict",
+    "answers_equivalent",
+    "cut_invented_continuation",
+    "extract_answer",
+    "grade",
+    "last_boxed",
+]

@@ -1,0 +1,5 @@
+"""`mathforge report`: tables of finished eval runs (models x benchmarks), as markdown or CSV."""
+
+from mathforge.report.tables import Cell, Column, Table, build_report, build_table, find_runs, render
+
+__all__ = ["Cell", "Column", "Table", "build_report", "build_table", "find_runs", "render"]

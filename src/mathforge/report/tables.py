@@ -1,0 +1,337 @@
+"""`mathforge report`: gather finished runs (metrics.json files) into one model x benchmark table.
+
+The layout follows model-card tables (e.g. JiuZhang-8B): one row per model, one column per benchmark, and a
+final Average column. Everything the table hides (duplicate runs, prompt choices, partial averages) is said in
+notes under it, so the reader can tell what each number stands for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mathforge.errors import MathforgeError
+
+METRICS_FILE = "metrics.json"
+FORMATS = ("markdown", "csv")
+MISSING_MD = "–"
+# Same order as mathforge.prompts.PROMPT_FORMATS; repeated here so that reading JSON files does not import
+# the prompt machinery. Unknown formats go after these, alphabetically.
+_PROMPT_ORDER = ("zero-shot", "few-shot", "chat", "custom")
+_NO_PROMPT = "default"  # label for runs whose metrics.json has no "prompt" (older runs)
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    benchmark: str
+    prompt: str | None  # None: one column for the benchmark (single prompt format, or best-of-prompts)
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    prompt: str
+    path: Path
+
+
+@dataclass
+class Table:
+    metric: str
+    rows: list[str]  # model names
+    columns: list[Column]  # the Average column is not listed: it is derived, see average()
+    cells: dict[tuple[str, str], Cell]  # (model, column label) -> cell; absent = not run
+    best_of_prompts: bool = False
+    prompt_choices: list[str] = field(default_factory=list)  # "model / bench: few-shot (12.0) over ..."
+    notes: list[str] = field(default_factory=list)
+
+    def average(self, model: str) -> tuple[float | None, bool]:
+        """Mean over the cells this model has, and whether it has all columns (else the mean is partial)."""
+        values = [
+            self.cells[model, col.label].value for col in self.columns if (model, col.label) in self.cells
+        ]
+        if not values:
+            return None, False
+        return sum(values) / len(values), len(values) == len(self.columns)
+
+
+# --- finding runs ---------------------------------------------------------------------------------------
+
+
+def find_runs(paths: list[Path]) -> list[dict[str, Any]]:
+    """Every metrics.json at any depth under each path, parsed, with "path" set to its run directory."""
+    files: list[Path] = []
+    for root in paths:
+        if not root.exists():
+            raise MathforgeError(f"no such directory: {root}")
+        if root.is_file():
+            # Accept a metrics.json named directly (shell globs like runs/*/*/metrics.json).
+            if root.name != METRICS_FILE:
+                raise MathforgeError(f"not a directory or {METRICS_FILE}: {root}")
+            files.append(root)
+        else:
+            files.extend(sorted(p for p in root.rglob(METRICS_FILE) if p.is_file()))
+    runs: list[dict[str, Any]] = []
+    seen: set[Path] = set()
+    for file in files:
+        # Overlapping arguments (runs/ and runs/gemma/) must not count a run twice.
+        key = file.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        runs.append({**_read_metrics(file), "path": file.parent})
+    if not runs:
+        raise MathforgeError(f"no run directories ({METRICS_FILE}) under: {', '.join(str(p) for p in paths)}")
+    return runs
+
+
+def _read_metrics(file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MathforgeError(
+            f"{file}: malformed metrics.json ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except UnicodeDecodeError:
+        raise MathforgeError(f"{file}: malformed metrics.json (not UTF-8 text)") from None
+    except OSError as exc:
+        raise MathforgeError(f"{file}: cannot read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise MathforgeError(f"{file}: malformed metrics.json (expected a JSON object)")
+    for key in ("model", "benchmark"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise MathforgeError(f"{file}: malformed metrics.json (no '{key}' name)")
+    return data
+
+
+# --- building the table ---------------------------------------------------------------------------------
+
+
+def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metric: str = "acc") -> Table:
+    """Models x benchmarks of `metric` (a percentage key of metrics.json: acc, pass@k, maj@k, ...)."""
+    notes: list[str] = []
+    scored = [run for run in runs if _metric_value(run, metric) is not None]
+    if not scored:
+        available = sorted({k for run in runs for k, v in run.items() if _is_number(v)} - _NON_METRICS)
+        raise MathforgeError(
+            f"no run has the metric '{metric}'; metrics found: {', '.join(available) or 'none'}"
+        )
+    skipped = [run for run in runs if _metric_value(run, metric) is None]
+    if skipped:
+        # e.g. maj@4 asked for, but greedy runs only have acc: leave them out rather than mix metrics.
+        notes.append(f"{len(skipped)} run(s) without '{metric}' left out: {_paths(skipped)}")
+
+    latest = _dedupe(scored, notes)  # (model, benchmark, prompt) -> run
+    models = sorted({model for model, _, _ in latest}, key=str.casefold)
+    bench_order = _benchmark_order({bench for _, bench, _ in latest})
+    prompts_of: dict[str, list[str]] = defaultdict(list)
+    for _, bench, prompt in latest:
+        if prompt not in prompts_of[bench]:
+            prompts_of[bench].append(prompt)
+    for bench in prompts_of:
+        prompts_of[bench].sort(key=_prompt_key)
+
+    cells: dict[tuple[str, str], Cell] = {}
+    columns: list[Column] = []
+    choices: list[str] = []
+    if best_of_prompts:
+        for bench in bench_order:
+            col = Column(bench, bench, None)
+            columns.append(col)
+            for model in models:
+                candidates = [
+                    _cell(latest[model, bench, p], metric)
+                    for p in prompts_of[bench]
+                    if (model, bench, p) in latest
+                ]
+                if not candidates:
+                    continue
+                # max() keeps the first of equal values, so ties go to the earlier prompt in _PROMPT_ORDER.
+                best = max(candidates, key=lambda c: c.value)
+                cells[model, col.label] = best
+                if len(prompts_of[bench]) > 1:
+                    choices.append(_choice_line(model, bench, best, candidates))
+    else:
+        for bench in bench_order:
+            several = len(prompts_of[bench]) > 1
+            for prompt in prompts_of[bench]:
+                col = Column(f"{bench} ({prompt})" if several else bench, bench, prompt)
+                columns.append(col)
+                for model in models:
+                    if (model, bench, prompt) in latest:
+                        cells[model, col.label] = _cell(latest[model, bench, prompt], metric)
+
+    table = Table(metric, models, columns, cells, best_of_prompts, choices, notes)
+    partial = []
+    for model in models:
+        missing = [col.label for col in columns if (model, col.label) not in cells]
+        if missing:
+            partial.append(f"{model} (missing {', '.join(missing)})")
+    if partial:
+        # A mean over fewer benchmarks is not comparable with a full one: flag it instead of hiding it.
+        notes.insert(0, f"* average over the columns present only: {'; '.join(partial)}")
+    if metric != "acc":
+        notes.insert(0, f"values are {metric} (%)")
+    return table
+
+
+# Numeric keys of metrics.json that are not scores, for the "metrics found" hint.
+_NON_METRICS = {"n", "samples_per_item", "tokens_generated", "wall_seconds", "tokens_per_second"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metric_value(run: dict[str, Any], metric: str) -> float | None:
+    value = run.get(metric)
+    return float(value) if _is_number(value) and metric not in _NON_METRICS else None
+
+
+def _cell(run: dict[str, Any], metric: str) -> Cell:
+    value = _metric_value(run, metric)
+    assert value is not None  # runs without the metric were filtered out before
+    return Cell(value, _prompt(run), run["path"])
+
+
+def _prompt(run: dict[str, Any]) -> str:
+    return str(run.get("prompt") or _NO_PROMPT)
+
+
+def _prompt_key(prompt: str) -> tuple[int, str]:
+    return (_PROMPT_ORDER.index(prompt) if prompt in _PROMPT_ORDER else len(_PROMPT_ORDER), prompt)
+
+
+def _finished(run: dict[str, Any]) -> datetime:
+    """finished_at as an aware datetime; runs without a readable one count as oldest."""
+    try:
+        when = datetime.fromisoformat(str(run["finished_at"]))
+    except (KeyError, ValueError):
+        return _OLDEST
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _dedupe(runs: list[dict[str, Any]], notes: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """One run per (model, benchmark, prompt): the most recent one; the others are named in a note."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        groups[run["model"], run["benchmark"], _prompt(run)].append(run)
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for key, group in groups.items():
+        # Path breaks ties between equal timestamps so that the choice does not depend on walk order.
+        group.sort(key=lambda run: (_finished(run), str(run["path"])), reverse=True)
+        latest[key] = group[0]
+        if len(group) > 1:
+            model, bench, prompt = key
+            notes.append(
+                f"{len(group)} runs of {model} / {bench} ({prompt}): kept the most recent, {group[0]['path']}; "
+                f"ignored {_paths(group[1:])}"
+            )
+    return latest
+
+
+def _paths(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(str(run["path"]) for run in runs)
+
+
+def _benchmark_order(names: set[str]) -> list[str]:
+    """Registry order (the canonical one), then unknown benchmarks alphabetically."""
+    try:
+        from mathforge.benchmarks import REGISTRY
+    except ImportError:
+        # Ordering is cosmetic: a report of finished runs should not fail because the loaders cannot import.
+        known: list[str] = []
+    else:
+        known = list(REGISTRY)
+    return [name for name in known if name in names] + sorted(names - set(known))
+
+
+def _choice_line(model: str, bench: str, best: Cell, candidates: list[Cell]) -> str:
+    others = [c for c in candidates if c is not best]
+    if not others:
+        return f"{model} / {bench}: {best.prompt} ({best.value:.1f}), the only prompt run"
+    rest = ", ".join(f"{c.prompt} ({c.value:.1f})" for c in others)
+    return f"{model} / {bench}: {best.prompt} ({best.value:.1f}) over {rest}"
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+
+def render(table: Table, fmt: str = "markdown") -> str:
+    if fmt == "markdown":
+        return _markdown(table)
+    if fmt == "csv":
+        return _csv(table)
+    raise MathforgeError(f"--format must be markdown or csv, got '{fmt}'")
+
+
+def _markdown(table: Table) -> str:
+    header = ["Model", *(col.label for col in table.columns), "Average"]
+    body: list[list[str]] = []
+    for model in table.rows:
+        cells = [table.cells.get((model, col.label)) for col in table.columns]
+        mean, complete = table.average(model)
+        avg = MISSING_MD if mean is None else f"{mean:.1f}" + ("" if complete else "*")
+        body.append([model, *(MISSING_MD if c is None else f"{c.value:.1f}" for c in cells), avg])
+    grid = [[_md_escape(text) for text in row] for row in [header, *body]]
+    widths = [max(3, *(len(row[i]) for row in grid)) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        # The model column reads left to right; numbers line up on the right.
+        padded = [
+            row[0].ljust(widths[0]),
+            *(text.rjust(w) for text, w in zip(row[1:], widths[1:], strict=True)),
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "| :" + "-" * (widths[0] - 1) + " | " + " | ".join("-" * (w - 1) + ":" for w in widths[1:]) + " |"
+    out = [line(grid[0]), rule, *(line(row) for row in grid[1:])]
+    if table.prompt_choices:
+        out += ["", "Prompt used:", *(f"- {text}" for text in table.prompt_choices)]
+    if table.notes:
+        out += ["", "Notes:", *(f"- {text}" for text in table.notes)]
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _csv(table: Table) -> str:
+    """Plain numbers (no asterisks, no notes) so that spreadsheets and pandas read it as is."""
+    header = ["model"]
+    for col in table.columns:
+        header.append(col.label)
+        if table.best_of_prompts:
+            header.append(f"{col.label} prompt")
+    header.append("Average")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for model in table.rows:
+        row = [model]
+        for col in table.columns:
+            cell = table.cells.get((model, col.label))
+            row.append("" if cell is None else f"{cell.value:.1f}")
+            if table.best_of_prompts:
+                row.append("" if cell is None else cell.prompt)
+        mean, _ = table.average(model)
+        row.append("" if mean is None else f"{mean:.1f}")
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def build_report(
+    paths: list[Path], fmt: str = "markdown", best_of_prompts: bool = False, metric: str = "acc"
+) -> str:
+    # Check the format first: a typo should not cost a walk over a large runs/ tree.
+    if fmt not in FORMATS:
+        raise MathforgeError(f"--format must be markdown or csv, got '{fmt}'")
+    return render(build_table(find_runs(paths), best_of_prompts=best_of_prompts, metric=metric), fmt)

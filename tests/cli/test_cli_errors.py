@@ -1,0 +1,100 @@
+"""Bad input gives one line on stderr naming what is wrong, exit status 2, and no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mathforge.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, pattern: str) -> None:
+    import re
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("mathforge: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "gsm8k" / "test.jsonl").write_text(rows)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["eval", "--bench", "gsm9k"], r"unknown benchmark 'gsm9k'; known benchmarks: arith, gsm8k, math"),
+        (["eval", "--bench", "minerva_math"], r"ambiguous.*math500.*ocw"),
+        (["eval", "--model", "nowhere/model.gguf"], r"model file not found: nowhere/model.gguf"),
+        (["eval", "--model", "./no-such-dir"], r"model path not found: ./no-such-dir"),
+        (["eval", "--temperature", "-1"], r"--temperature: Input should be greater than or equal to 0"),
+        (["eval", "--n", "4"], r"n > 1 needs sampling: set --temperature above 0"),
+        (["eval", "--n", "0"], r"--n: Input should be greater than or equal to 1"),
+        (["eval", "--limit", "abc"], r"Invalid value for '--limit'"),
+        (["eval", "--k", "1,x", "--n", "2", "--temperature", "1"], r"--k: expected comma-separated integers"),
+        (["eval", "--backend", "vllm-nope"], r"--backend must be one of llamacpp, hf"),
+        (["eval", "--prompt", "socratic"], r"--prompt must be one of zero-shot, few-shot, chat, custom"),
+        (["eval", "--no-such-option"], r"No such option: --no-such-option"),
+        (["eval", "--data-dir", "/nonexistent-dir"], r"--data-dir: no such directory"),
+        (["report", "/nonexistent-runs"], r"no such directory"),
+    ],
+)
+def test_bad_options(args: list[str], pattern: str) -> None:
+    _assert_one_line_error(_run(*args), pattern)
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path: Path, gemma_gguf: Path) -> None:
+    data = _gsm8k_dir(tmp_path, '{"question": "q", "answer": "#### 1"}\n{"question": \n')
+    _assert_one_line_error(
+        _run("eval", "--bench", "gsm8k", "--data-dir", str(data), "--prompt", "zero-shot"),
+        r"gsm8k/test.jsonl:2: malformed JSON line",
+    )
+
+
+def test_missing_field_names_file_line_and_field(tmp_path: Path, gemma_gguf: Path) -> None:
+    data = _gsm8k_dir(
+        tmp_path, '{"question": "q", "answer": "#### 1"}\n{"problem": "q", "answer": "#### 2"}\n'
+    )
+    _assert_one_line_error(
+        _run("eval", "--bench", "gsm8k", "--data-dir", str(data), "--prompt", "zero-shot"),
+        r"gsm8k/test.jsonl:2: missing field 'question'",
+    )
+
+
+def test_hub_unreachable_offline(gemma_gguf: Path) -> None:
+    _assert_one_line_error(
+        _run("eval", "--bench", "gsm8k", "--prompt", "zero-shot"),
+        r"cannot load openai/gsm8k .*HF hub.*--data-dir",
+    )
+
+
+def test_chat_on_base_model_says_so(gemma_gguf: Path, tmp_path: Path) -> None:
+    _assert_one_line_error(
+        _run("eval", "--prompt", "chat", "--limit", "1", "--out", str(tmp_path)),
+        r"has no chat template \(a base model\?\)",
+    )
+
+
+def test_benchmarks_command_lists_registry() -> None:
+    result = _run("benchmarks")
+    assert result.returncode == 0
+    for name in ("arith", "gsm8k", "math500", "ocw", "cn_middle_school", "carp_en"):
+        assert name in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "mathforge"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "eval" in result.stdout and "report" in result.stdout
