@@ -10,7 +10,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_llama(directory: Path, seed: int = 0) -> Path:
+def build_tiny_llama(directory: Path, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -36,9 +36,9 @@ def build_tiny_llama(directory: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=fast.vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=4096,

@@ -78,7 +78,10 @@ def eval_command(
     system_prompt: Annotated[str | None, typer.Option(help="System message for --prompt chat")] = None,
     stop: Annotated[list[str] | None, typer.Option(help="Extra stop string (repeatable)")] = None,
     extractor: Annotated[str | None, typer.Option(help="Answer extractor [default: per benchmark]")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Generation budget per completion")] = 1024,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(help="Generation budget per completion [default: per benchmark, 1024; arith 256]"),
+    ] = None,
     temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.0,
     top_p: Annotated[float, typer.Option()] = 1.0,
     top_k: Annotated[int, typer.Option(help="0 = no top-k cut")] = 0,
@@ -131,7 +134,7 @@ def eval_command(
         top_p=top_p,
         top_k=top_k,
         n=n,
-        ks=_ints(k, "--k"),
+        k=_ints(k, "--k"),
         seed=seed,
         limit=limit,
         shuffle=shuffle,
@@ -153,24 +156,26 @@ def _print_results(results: list) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    sampled = any(key.startswith(("maj@", "pass@")) for r in results for key in r.metrics)
+    columns = ["benchmark", "model", "prompt", "n", "acc %", "no answer %"] + (
+        ["maj@k / pass@k"] if sampled else []
+    )
     table = Table(title="mathforge eval")
-    for column in ("benchmark", "model", "prompt", "n", "acc %", "no answer %", "extra", "tok/s"):
-        table.add_column(
-            column, justify="right" if column not in ("benchmark", "model", "prompt") else "left"
-        )
+    for column in [*columns, "tok/s"]:
+        table.add_column(column, justify="left" if column in ("benchmark", "model", "prompt") else "right")
     for result in results:
         m = result.metrics
-        extra = ", ".join(f"{key} {m[key]:.1f}" for key in m if key.startswith(("maj@", "pass@")))
-        table.add_row(
+        cells = [
             m["benchmark"],
             m["model"],
             str(m["prompt"]),
             str(m["n"]),
             f"{m['acc']:.1f}",
             f"{m['no_answer']:.1f}",
-            extra,
-            f"{m['tokens_per_second']:.1f}",
-        )
+        ]
+        if sampled:
+            cells.append(", ".join(f"{key} {m[key]:.1f}" for key in m if key.startswith(("maj@", "pass@"))))
+        table.add_row(*cells, f"{m['tokens_per_second']:.1f}")
     console = Console()
     console.print(table)
     for result in results:

@@ -49,6 +49,11 @@ def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
         (["eval", "--no-such-option"], r"No such option: --no-such-option"),
         (["eval", "--data-dir", "/nonexistent-dir"], r"--data-dir: no such directory"),
         (["report", "/nonexistent-runs"], r"no such directory"),
+        (
+            ["eval", "--model", "Qwen/Qwen2.5-Math-1.5B"],
+            r"cannot load model 'Qwen/Qwen2.5-Math-1.5B' .*offline\?",
+        ),
+        (["eval", "--extractor", "psychic", "--limit", "1"], r"--extractor must be one of"),
     ],
 )
 def test_bad_options(args: list[str], pattern: str) -> None:

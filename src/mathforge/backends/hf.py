@@ -8,6 +8,7 @@ from typing import Any
 from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop
 from mathforge.backends.identity import directory_sha256, file_sha256
 from mathforge.errors import MathforgeError
+from mathforge.hub import offline_unless_hub_reachable
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -38,6 +39,8 @@ class HFBackend:
         self.revision = revision
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         source, gguf_file = _split_gguf(model)
+        if not Path(source).exists():
+            offline_unless_hub_reachable()
         load_args: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
         if gguf_file:
             load_args["gguf_file"] = gguf_file

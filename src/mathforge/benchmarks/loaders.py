@@ -11,6 +11,7 @@ from typing import Any
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
 from mathforge.benchmarks.spec import BenchmarkSpec, HubSource, Item, Split
 from mathforge.errors import MathforgeError
+from mathforge.hub import offline_unless_hub_reachable
 
 # A row with where it came from, for error messages ("gsm8k/test.jsonl:17").
 Located = tuple[str, Mapping[str, Any]]
@@ -90,6 +91,8 @@ def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:
     """Rows from `datasets.load_dataset`; several comma-separated config names are concatenated."""
     import datasets
 
+    if not Path(hub.path).exists():
+        offline_unless_hub_reachable()
     configs = hub.name.split(",") if hub.name else [None]
     for config in configs:
         try:

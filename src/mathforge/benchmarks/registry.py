@@ -28,7 +28,10 @@ def _local(folder: str, *files: str) -> FileSource:
 _SPECS: list[BenchmarkSpec] = [
     BenchmarkSpec(
         name="arith",
-        description="Built-in seeded multi-step grade-school word problems (GSM8K style); needs no data.",
+        description=(
+            "Built-in seeded multi-step grade-school word problems (GSM8K style; 1000 items, the first 50 "
+            "unless --limit says otherwise); needs no data."
+        ),
         test=Split(),
         train=Split(),
         question_template="{question}",
@@ -39,7 +42,9 @@ _SPECS: list[BenchmarkSpec] = [
         subsets={"template": "template", "steps": "steps"},
         id_field="id",
         generator="arith",
-        size=100,
+        size=1000,
+        default_limit=50,
+        max_new_tokens=256,
     ),
     BenchmarkSpec(
         name="gsm8k",

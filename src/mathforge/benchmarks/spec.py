@@ -85,10 +85,15 @@ class BenchmarkSpec(BaseModel):
     # math-evaluation-harness). None: no published prompt file exists for this benchmark.
     prompt_file: str | None = None
     extractor: str = "auto"
+    # Generation budget when --max-new-tokens is not given: long enough for this benchmark's chain of thought
+    # (a 256-token budget truncates MATH solutions; arith's reference solutions need under 150 tokens).
+    max_new_tokens: int = 1024
     # Built-in generator instead of files (arith).
     generator: str | None = None
-    # The benchmark generator's size and seed (for generated benchmarks).
+    # How many items a generated benchmark has.
     size: int | None = None
+    # Items evaluated when --limit is not given (None: all). arith's default keeps the quick start to minutes.
+    default_limit: int | None = None
 
 
 @dataclass

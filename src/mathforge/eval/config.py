@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mathforge.errors import MathforgeError
 
 DEFAULT_OUT = Path("runs")
+# Config fields whose CLI option has another name, so errors name what the user typed.
+_CLI_NAMES = {"benchmarks": "--bench", "n_threads": "--threads"}
 
 
 class EvalConfig(BaseModel):
@@ -33,13 +35,13 @@ class EvalConfig(BaseModel):
     stop: list[str] = Field(default_factory=list)
     extractor: str | None = None
     # Decoding
-    max_new_tokens: int = Field(1024, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1, description="None: the benchmark's default budget")
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0)
     n: int = Field(1, ge=1)
     seed: int = 0
-    ks: list[int] | None = None
+    k: list[int] | None = Field(None, description="k values for maj@k and pass@k; None: powers of 2 up to n")
     # Item selection
     limit: int | None = Field(None, ge=1)
     shuffle: bool = False
@@ -53,7 +55,7 @@ class EvalConfig(BaseModel):
     # Run directory
     fresh: bool = False
 
-    @field_validator("ks")
+    @field_validator("k")
     @classmethod
     def _positive_ks(cls, ks: list[int] | None) -> list[int] | None:
         if ks is not None and any(k < 1 for k in ks):
@@ -64,8 +66,8 @@ class EvalConfig(BaseModel):
     def _sampling_consistent(self) -> EvalConfig:
         if self.n > 1 and self.temperature == 0.0:
             raise ValueError("n > 1 needs sampling: set --temperature above 0")
-        if self.ks and max(self.ks) > self.n:
-            raise ValueError(f"k={max(self.ks)} exceeds --n {self.n}")
+        if self.k and max(self.k) > self.n:
+            raise ValueError(f"k={max(self.k)} exceeds --n {self.n}")
         return self
 
     @classmethod
@@ -75,9 +77,9 @@ class EvalConfig(BaseModel):
             return cls(**values)
         except ValidationError as error:
             first = error.errors()[0]
-            option = "--" + "-".join(str(part) for part in first["loc"] if isinstance(part, str)).replace(
-                "_", "-"
-            )
+            field = next((str(part) for part in first["loc"] if isinstance(part, str)), None)
             message = first["msg"].removeprefix("Value error, ")
-            where = f"{option}: " if option != "--" else ""
-            raise MathforgeError(f"invalid option {where}{message}") from None
+            if field is None:  # a rule across options: its message names them
+                raise MathforgeError(f"invalid options: {message}") from None
+            option = _CLI_NAMES.get(field, "--" + field.replace("_", "-"))
+            raise MathforgeError(f"invalid option {option}: {message}") from None

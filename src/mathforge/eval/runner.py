@@ -61,7 +61,7 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
 def _run_benchmark(
     spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: dict[str, Any], show_progress: bool
 ) -> RunResult:
-    items = _select(load_items(spec, "test", config.data_dir, seed=config.seed), config)
+    items = _select(load_items(spec, "test", config.data_dir, seed=config.seed), config, spec.default_limit)
     prompt_config = PromptConfig(
         format=config.prompt or ("custom" if config.prompt_template else spec.default_prompt),
         shots=config.shots,
@@ -78,7 +78,7 @@ def _run_benchmark(
             items[0]
         )  # a broken template or a base model asked to chat fails before any generation
     params = SamplingParams(
-        max_new_tokens=config.max_new_tokens,
+        max_new_tokens=config.max_new_tokens or spec.max_new_tokens,
         temperature=config.temperature,
         top_p=config.top_p,
         top_k=config.top_k,
@@ -114,12 +114,13 @@ def _run_benchmark(
     return RunResult(spec.name, run_dir.path, metrics)
 
 
-def _select(items: list[Item], config: EvalConfig) -> list[Item]:
+def _select(items: list[Item], config: EvalConfig, default_limit: int | None) -> list[Item]:
     """--shuffle picks a seeded random order; --limit keeps the first N of that order."""
     if config.shuffle:
         items = items[:]
         random.Random(config.seed).shuffle(items)
-    return items[: config.limit] if config.limit else items
+    limit = config.limit or default_limit
+    return items[:limit] if limit else items
 
 
 def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
@@ -180,7 +181,7 @@ def _metrics(
     seconds = sum(row["seconds"] for row in rows)
     scores = aggregate(
         rows,
-        config.ks or default_ks(config.n),
+        config.k or default_ks(config.n),
         lambda a, b: grading.answers_equivalent(a, b, spec.answer_type),
     )
     return {

@@ -243,13 +243,9 @@ def _paths(runs: list[dict[str, Any]]) -> str:
 
 def _benchmark_order(names: set[str]) -> list[str]:
     """Registry order (the canonical one), then unknown benchmarks alphabetically."""
-    try:
-        from mathforge.benchmarks import REGISTRY
-    except ImportError:
-        # Ordering is cosmetic: a report of finished runs should not fail because the loaders cannot import.
-        known: list[str] = []
-    else:
-        known = list(REGISTRY)
+    from mathforge.benchmarks import REGISTRY
+
+    known = list(REGISTRY)
     return [name for name in known if name in names] + sorted(names - set(known))
 
 
