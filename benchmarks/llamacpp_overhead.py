@@ -32,7 +32,7 @@ def bare_loop(model: Path, prompts: list[str], stop: tuple[str, ...], max_new_to
     from llama_cpp import Llama
 
     started = time.perf_counter()
-    llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=os.cpu_count(), n_gpu_layers=-1, verbose=False)
+    llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=len(os.sched_getaffinity(0)), n_gpu_layers=-1, verbose=False)
     loaded = time.perf_counter()
     tokens = 0
     for prompt in prompts:

@@ -242,6 +242,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(
             error.format_message().replace("\n", " ") + " (see --help)", code=getattr(error, "exit_code", 2)
         )
+    except (
+        OSError
+    ) as error:  # writing --out: a full disk, a read-only folder, a file where a folder should be
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}")
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted; re-run the same command to resume", code=130)
     except typer.Exit as exit_:

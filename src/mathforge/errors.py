@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MathforgeError(Exception):
     """A problem with the user's input (a file, an option, a model, the network), not a bug.
@@ -10,3 +12,13 @@ class MathforgeError(Exception):
     """
 
     exit_code = 2
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A UTF-8 text file's content, or a one-line error naming `what` (an option or a role) and the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise MathforgeError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise MathforgeError(f"{what}: {path} is not UTF-8 text (byte {error.start})") from None

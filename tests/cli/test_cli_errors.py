@@ -45,15 +45,19 @@ def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
         (["eval", "--limit", "abc"], r"Invalid value for '--limit'"),
         (["eval", "--k", "1,x", "--n", "2", "--temperature", "1"], r"--k: expected comma-separated integers"),
         (["eval", "--backend", "vllm-nope"], r"--backend must be one of llamacpp, hf"),
-        (["eval", "--prompt", "socratic"], r"--prompt must be one of zero-shot, few-shot, chat, custom"),
+        (["eval", "--prompt", "socratic"], r"--prompt: must be one of zero-shot, few-shot, chat, custom"),
         (["eval", "--no-such-option"], r"No such option: --no-such-option"),
         (["eval", "--data-dir", "/nonexistent-dir"], r"--data-dir: no such directory"),
         (["report", "/nonexistent-runs"], r"no such directory"),
+        (["eval", "--stop", ""], r"--stop: an empty stop string would stop every completion"),
+        (["eval", "--seed", "-1"], r"--seed: Input should be greater than or equal to 0"),
+        (["eval", "--prompt", "custom"], r"--prompt custom needs --prompt-template FILE"),
+        (["eval", "--prompt-file", "/nonexistent.md", "--limit", "1"], r"--prompt-file not found"),
         (
             ["eval", "--model", "Qwen/Qwen2.5-Math-1.5B"],
             r"cannot load model 'Qwen/Qwen2.5-Math-1.5B' .*offline\?",
         ),
-        (["eval", "--extractor", "psychic", "--limit", "1"], r"--extractor must be one of"),
+        (["eval", "--extractor", "psychic", "--limit", "1"], r"--extractor: must be one of"),
     ],
 )
 def test_bad_options(args: list[str], pattern: str) -> None:
@@ -103,3 +107,31 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "mathforge"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "eval" in result.stdout and "report" in result.stdout
+
+
+def test_out_that_is_a_file(tmp_path: Path, gemma_gguf: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    _assert_one_line_error(_run("eval", "--limit", "1", "--out", str(blocker)), r"a-file.*Not a directory")
+
+
+def test_prompt_file_not_utf8(tmp_path: Path, gemma_gguf: Path) -> None:
+    bad = tmp_path / "bad.md"
+    bad.write_bytes(b"Question: caf\xe9?\nAnswer: 1\n")
+    _assert_one_line_error(
+        _run("eval", "--limit", "1", "--prompt-file", str(bad), "--out", str(tmp_path)),
+        r"prompt file: .*bad.md is not UTF-8 text",
+    )
+
+
+def test_cuda_device_without_gpu(tiny_llama: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():  # on a GPU machine the option is valid: check the parse error instead
+        _assert_one_line_error(
+            _run("eval", "--model", str(tiny_llama), "--device", "gpu0"), r"--device: not a torch device"
+        )
+    else:
+        _assert_one_line_error(
+            _run("eval", "--model", str(tiny_llama), "--device", "cuda"), r"sees no CUDA GPU"
+        )

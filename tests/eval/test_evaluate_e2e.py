@@ -78,7 +78,7 @@ def test_tiny_llama_sampling_metrics(tiny_llama: Path, tmp_path: Path) -> None:
     assert all(len(r["completions"]) == 4 for r in rows)
     assert len({c for r in rows for c in r["completions"]}) > 3, "sampling should give varied completions"
     assert {"pass@1", "pass@2", "pass@4", "maj@1", "maj@2", "maj@4"} <= set(result.metrics)
-    assert result.path.name == "arith__few-shot__n4-t1-s3"
+    assert result.path.name.startswith("arith__few-shot__n4-t1-s3__")
     again = evaluate(config.model_copy(update={"out": tmp_path / "again"}), show_progress=False)[0]
     assert [r["completions"] for r in _rows(again.path)] == [r["completions"] for r in rows]
 
@@ -109,10 +109,53 @@ def test_resume_reuses_finished_items_and_checks_config(tiny_llama: Path, tmp_pa
     after = (grown.path / "samples.jsonl").read_text()
     assert after.startswith(before) and len(after.splitlines()) == 5
     assert grown.metrics["n"] == 5
+    # Another setting is another run, in its own directory: the finished one is left as it was.
+    other = evaluate(config.model_copy(update={"max_new_tokens": 7}), show_progress=False)[0]
+    assert other.path != grown.path and len(_rows(other.path)) == 3
+    assert (grown.path / "samples.jsonl").read_text() == after
+    # --fresh discards a run instead of resuming it.
+    fresh = evaluate(config.model_copy(update={"fresh": True}), show_progress=False)[0]
+    assert fresh.path == first.path and len(_rows(fresh.path)) == 3
+
+
+def test_run_directory_refuses_a_different_fingerprint(tmp_path: Path) -> None:
+    from mathforge.eval.rundir import RunDir
+
+    RunDir(tmp_path).start({"sampling": {"n": 1}})
     with pytest.raises(MathforgeError, match=r"holds a different run \(sampling:"):
-        evaluate(config.model_copy(update={"max_new_tokens": 7}), show_progress=False)
-    fresh = evaluate(config.model_copy(update={"max_new_tokens": 7, "fresh": True}), show_progress=False)[0]
-    assert len(_rows(fresh.path)) == 3
+        RunDir(tmp_path).start({"sampling": {"n": 2}})
+
+
+def test_edited_prompt_file_is_a_new_run(tiny_llama: Path, tmp_path: Path) -> None:
+    exemplars = tmp_path / "shots.md"
+    exemplars.write_text("Question: 1+1?\nAnswer: 2. The answer is 2.")
+    config = EvalConfig(
+        model=str(tiny_llama),
+        benchmarks=["arith"],
+        limit=1,
+        max_new_tokens=2,
+        prompt_file=exemplars,
+        out=tmp_path / "runs",
+    )
+    first = evaluate(config, show_progress=False)[0]
+    exemplars.write_text("Question: 2+2?\nAnswer: 4. The answer is 4.")
+    second = evaluate(config, show_progress=False)[0]
+    assert first.path != second.path
+    assert _rows(second.path)[0]["prompt"].startswith("Question: 2+2?")
+
+
+def test_shots_zero_with_a_prompt_file(tiny_llama: Path, tmp_path: Path) -> None:
+    config = EvalConfig(
+        model=str(tiny_llama),
+        benchmarks=["gsm8k"],
+        data_dir=BENCHMARK_DATA,
+        limit=1,
+        max_new_tokens=2,
+        shots=0,
+        out=tmp_path,
+    )
+    row = _rows(evaluate(config, show_progress=False)[0].path)[0]
+    assert row["prompt"] == f"Question: {row['question']}\nAnswer:"
 
 
 def test_shuffle_picks_seeded_random_items(tiny_llama: Path, tmp_path: Path) -> None:

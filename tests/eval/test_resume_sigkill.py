@@ -37,12 +37,12 @@ def _eval_command(out: Path, limit: int) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_then_resume(gemma_gguf: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "gemma3-270m" / "arith__few-shot"
-    samples = run_dir / "samples.jsonl"
     process = subprocess.Popen(_eval_command(tmp_path, 10), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        if samples.exists() and samples.read_text().count("\n") >= 3:
+        found = list(tmp_path.glob("gemma3-270m/arith__few-shot__*/samples.jsonl"))
+        if found and found[0].read_text().count("\n") >= 3:
+            samples, run_dir = found[0], found[0].parent
             break
         assert process.poll() is None, process.stderr.read().decode()
         time.sleep(0.05)

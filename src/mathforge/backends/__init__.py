@@ -16,6 +16,7 @@ from mathforge.errors import MathforgeError
 __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
+    "PACKAGED_ALIASES",
     "Backend",
     "Completion",
     "Generation",
@@ -32,7 +33,7 @@ BACKENDS: dict[str, str] = {
 
 # The embedded default model, shipped on PyPI: Gemma 3 270M (pretrained base), Q4_K_M GGUF.
 DEFAULT_MODEL = "gemma3-270m"
-_PACKAGED_ALIASES = ("gemma3-270m", "gemma-3-270m")
+PACKAGED_ALIASES = ("gemma3-270m", "gemma-3-270m")
 
 
 def packaged_model_path() -> Path:
@@ -53,12 +54,13 @@ def resolve_model(model: str | None, backend: str | None) -> tuple[str, str]:
     """
     if backend is not None and backend not in BACKENDS:
         raise MathforgeError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
-    if model is None or model in _PACKAGED_ALIASES:
+    if model is None or model in PACKAGED_ALIASES:
         return backend or "llamacpp", str(packaged_model_path())
     if model.endswith(".gguf"):
-        if not Path(model).is_file():
+        path = Path(model).expanduser()
+        if not path.is_file():
             raise MathforgeError(f"model file not found: {model}")
-        return backend or "llamacpp", model
+        return backend or "llamacpp", str(path)
     if backend == "llamacpp":
         raise MathforgeError(f"the llamacpp backend needs a .gguf file, got '{model}'")
     looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -63,6 +64,16 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def sample_seed(seed: int, item: int, sample: int = 0) -> int:
+    """A 31-bit seed for one (run seed, item, sample), mixed by hashing.
+
+    Adding the numbers (seed + item + sample) would make --seed 1 repeat most samples of --seed 0; a hash keeps
+    every run seed's stream independent of the others.
+    """
+    digest = hashlib.sha256(f"{seed}:{item}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop
+from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop, sample_seed
 from mathforge.backends.identity import directory_sha256, file_sha256
 from mathforge.errors import MathforgeError
 from mathforge.hub import offline_unless_hub_reachable
@@ -37,7 +37,7 @@ class HFBackend:
         self.torch = torch
         self.model_ref = model
         self.revision = revision
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = _check_device(torch, device)
         source, gguf_file = _split_gguf(model)
         if not Path(source).exists():
             offline_unless_hub_reachable()
@@ -56,6 +56,13 @@ class HFBackend:
                 "(offline? pass a local directory or a .gguf file)"
             ) from None
         self.model.eval()
+        self.eos_ids = self._eos_ids()
+        # Decoding uses only what mathforge sets: a model's own generation_config may carry a repetition penalty,
+        # min_p or sampling defaults that would make its scores differ from the other engines and the papers.
+        own = self.model.generation_config
+        self.generation_config = transformers.GenerationConfig(
+            bos_token_id=own.bos_token_id, eos_token_id=own.eos_token_id, pad_token_id=own.pad_token_id
+        )
         # Decoder-only batching: pad on the left so every row's last prompt token sits at the same position.
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -66,12 +73,18 @@ class HFBackend:
     ) -> list[Generation]:
         torch = self.torch
         # Batches share one RNG stream: seeded from the first item, so a rerun with the same batches repeats.
-        torch.manual_seed(params.seed + (seed_offsets[0] if seed_offsets else 0))
+        torch.manual_seed(sample_seed(params.seed, seed_offsets[0] if seed_offsets else 0))
         # A chat template may already have written BOS; do not add a second one.
         bos = self.tokenizer.bos_token
         add_special = not (bos and all(p.startswith(bos) for p in prompts))
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=add_special)
         batch = batch.to(self.device)
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if limit and batch["input_ids"].shape[1] + params.max_new_tokens > limit:
+            raise MathforgeError(
+                f"a prompt of {batch['input_ids'].shape[1]} tokens plus --max-new-tokens {params.max_new_tokens} "
+                f"exceeds the model's {limit} positions; lower --max-new-tokens or use fewer --shots"
+            )
         sampling: dict[str, Any] = (
             {"do_sample": False}
             if params.greedy
@@ -85,6 +98,7 @@ class HFBackend:
         with torch.inference_mode():
             output = self.model.generate(
                 **batch,
+                generation_config=self.generation_config,
                 max_new_tokens=params.max_new_tokens,
                 num_return_sequences=params.n,
                 stop_strings=list(params.stop) or None,
@@ -100,14 +114,13 @@ class HFBackend:
         return generations
 
     def _completion(self, tokens: list[int], params: SamplingParams) -> Completion:
-        eos_ids = self._eos_ids()
-        length = next((i + 1 for i, t in enumerate(tokens) if t in eos_ids), None)
-        kept = tokens[:length] if length else tokens
+        # The completion ends at the first EOS; rows that finished early are padded after it. Like llama.cpp,
+        # count the tokens before EOS (and no padding).
+        end = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
+        kept = tokens[:end] if end is not None else [t for t in tokens if t != self.tokenizer.pad_token_id]
         text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), params.stop)
-        finished = stopped or length is not None or len(tokens) < params.max_new_tokens
-        # Rows padded after finishing carry pad tokens; count only what the model produced.
-        produced = length or len([t for t in tokens if t != self.tokenizer.pad_token_id]) or len(tokens)
-        return Completion(text=text, tokens=produced, finish_reason="stop" if finished else "length")
+        finished = stopped or end is not None or len(tokens) < params.max_new_tokens
+        return Completion(text=text, tokens=len(kept), finish_reason="stop" if finished else "length")
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
@@ -121,7 +134,10 @@ class HFBackend:
             raise MathforgeError(
                 f"{self.model_ref} has no chat template (a base model?); use --prompt few-shot or zero-shot"
             )
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception as error:  # jinja2 errors and templates that raise on, e.g., a system message
+            raise MathforgeError(f"{self.model_ref}'s chat template rejected the messages: {error}") from None
 
     def identity(self) -> dict[str, Any]:
         source, gguf_file = _split_gguf(self.model_ref)
@@ -146,11 +162,21 @@ class HFBackend:
 def _split_gguf(model: str) -> tuple[str, str | None]:
     """transformers loads a GGUF file as (its folder, gguf_file=its name)."""
     path = Path(model)
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise MathforgeError(f"model file not found: {model}")
-        return str(path.parent), path.name
-    return model, None
+    return (str(path.parent), path.name) if path.suffix == ".gguf" else (model, None)
+
+
+def _check_device(torch: Any, device: str | None) -> str:
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise MathforgeError(
+            f"--device: not a torch device: '{device}' (cpu, cuda, cuda:1, mps, ...)"
+        ) from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise MathforgeError(f"--device {device}: this torch build sees no CUDA GPU")
+    return device
 
 
 def _torch_dtype(torch: Any, dtype: str, device: str) -> Any:

@@ -38,10 +38,14 @@ def file_sha256(path: str | Path) -> str:
 
 
 def directory_sha256(path: str | Path) -> str:
-    """One hash over every file of a local model directory (names and contents)."""
+    """One hash over the top-level files of a local model directory (names and contents).
+
+    Only the top level: what transformers loads is there, while training outputs keep checkpoints and logs in
+    subfolders that change without changing the model.
+    """
     root = Path(path)
     combined = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for file in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
         combined.update(str(file.relative_to(root)).encode())
         combined.update(file_sha256(file).encode())
     return combined.hexdigest()

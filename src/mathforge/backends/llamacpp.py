@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mathforge.backends.base import Completion, Generation, SamplingParams
+from mathforge.backends.base import Completion, Generation, SamplingParams, sample_seed
 from mathforge.backends.identity import file_sha256
 from mathforge.errors import MathforgeError
 
@@ -39,7 +39,7 @@ class LlamaCppBackend:
                 model_path=str(self.model_path),
                 n_ctx=n_ctx,
                 # llama-cpp-python defaults to half the cores; a dedicated eval wants all of them.
-                n_threads=n_threads or os.cpu_count() or 1,
+                n_threads=n_threads or len(os.sched_getaffinity(0)),
                 n_gpu_layers=n_gpu_layers,
                 verbose=False,
             )
@@ -75,7 +75,7 @@ class LlamaCppBackend:
                 # llama-cpp-python's defaults (min_p 0.05) would silently change the sampling distribution.
                 min_p=0.0,
                 repeat_penalty=1.0,
-                seed=params.seed + offset * 1000 + sample,
+                seed=sample_seed(params.seed, offset, sample),
                 stop=list(params.stop) or None,
             )
             choice = out["choices"][0]
@@ -96,14 +96,20 @@ class LlamaCppBackend:
             raise MathforgeError(
                 f"{self.model_path.name} has no chat template (a base model?); use --prompt few-shot or zero-shot"
             )
-        vocab = self.llm
-        bos = vocab.detokenize([vocab.token_bos()], special=True).decode("utf-8", "ignore")
-        eos = vocab.detokenize([vocab.token_eos()], special=True).decode("utf-8", "ignore")
-        prompt = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=True)(
-            messages=messages
-        ).prompt
+        bos, eos = self._token_text(self.llm.token_bos()), self._token_text(self.llm.token_eos())
+        try:
+            prompt = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=True)(
+                messages=messages
+            ).prompt
+        except Exception as error:  # jinja2 errors and templates that raise on, e.g., a system message
+            raise MathforgeError(
+                f"{self.model_path.name}'s chat template rejected the messages: {error}"
+            ) from None
         # llama.cpp adds BOS itself when tokenizing; a template that writes it too would double it.
         return prompt.removeprefix(bos) if bos else prompt
+
+    def _token_text(self, token: int) -> str:
+        return self.llm.detokenize([token], special=True).decode("utf-8", "ignore") if token >= 0 else ""
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -117,23 +123,27 @@ class LlamaCppBackend:
         self.llm.close()
 
 
-_NOT_ERRORS = ("using full-size SWA cache",)
+_GGML_LOG_ERROR, _GGML_LOG_CONT = 4, 5
 _log_callback = None  # kept referenced: llama.cpp holds a raw pointer to it
 
 
 def _route_llama_logs_to_errors_only() -> None:
-    """llama.cpp prints informational lines even with verbose=False; keep real errors only, so the progress bar
-    and one-line error messages stay readable. (It logs its full-size SWA cache notice at error level.)"""
+    """llama.cpp prints informational lines and warnings even with verbose=False; keep its errors only (and
+    their continuation lines), so the progress bar and one-line error messages stay readable."""
     global _log_callback
     if _log_callback is not None:
         return
     import llama_cpp
 
+    in_error = False
+
     @llama_cpp.llama_log_callback
     def errors_only(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        message = text.decode("utf-8", "replace")
-        if level == 3 and not any(notice in message for notice in _NOT_ERRORS):  # 3: GGML_LOG_LEVEL_ERROR
-            sys.stderr.write(message)
+        nonlocal in_error
+        # ggml.h: DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the previous line).
+        in_error = level == _GGML_LOG_ERROR or (level == _GGML_LOG_CONT and in_error)
+        if in_error:
+            sys.stderr.write(text.decode("utf-8", "replace"))
 
     _log_callback = errors_only
     llama_cpp.llama_log_set(errors_only, ctypes.c_void_p(0))

@@ -74,8 +74,16 @@ def read_jsonl(path: Path) -> Iterator[Located]:
     """Rows of a JSONL file, each located as `path:line`; blank lines are skipped, bad ones are errors."""
     if not path.is_file():
         raise MathforgeError(f"data file not found: {path}")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise MathforgeError(f"cannot read {path}: {error.strerror}") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MathforgeError(f"{path}:{number}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:
@@ -139,9 +147,11 @@ def _missing(where: str, field: str, spec: BenchmarkSpec) -> MathforgeError:
 def _choices(spec: BenchmarkSpec, where: str, row: Mapping[str, Any]) -> list[str] | None:
     if not spec.choices_field:
         return None
-    raw = row.get(spec.choices_field)
-    if raw is None:
+    if spec.choices_field not in row:
         raise _missing(where, spec.choices_field, spec)
+    raw = row[spec.choices_field]
+    if raw is None:  # a free-answer row in a mixed benchmark (tabmwp)
+        return None
     if spec.choices_format == "list":
         return [str(choice) for choice in raw]
     if spec.choices_format == "list_lettered":

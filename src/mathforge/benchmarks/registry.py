@@ -150,8 +150,13 @@ _SPECS: list[BenchmarkSpec] = [
         name="tabmwp",
         description="TabMWP test (tabular math word problems).",
         test=Split(local=_local("tabmwp")),
-        question_template="Read the following table and then answer the question:\n{table}\n{question}",
+        question_template=(
+            "Read the following table and then answer the question:\n{table_title}\n{table}\n{question}"
+        ),
         answer_field="answer",
+        # Multiple-choice rows list their options; free-answer rows have null there.
+        choices_field="choices",
+        choices_format="list",
         answer_type="text",
         subsets={"type": "ques_type"},
         prompt_file="gsm8k",

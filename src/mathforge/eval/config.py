@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,7 +41,7 @@ class EvalConfig(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0)
     n: int = Field(1, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     k: list[int] | None = Field(None, description="k values for maj@k and pass@k; None: powers of 2 up to n")
     # Item selection
     limit: int | None = Field(None, ge=1)
@@ -55,6 +56,33 @@ class EvalConfig(BaseModel):
     # Run directory
     fresh: bool = False
 
+    @field_validator("prompt")
+    @classmethod
+    def _known_prompt(cls, prompt: str | None) -> str | None:
+        from mathforge.prompts import PROMPT_FORMATS
+
+        if prompt is not None and prompt not in PROMPT_FORMATS:
+            raise ValueError(f"must be one of {', '.join(PROMPT_FORMATS)}, got '{prompt}'")
+        return prompt
+
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, extractor: str | None) -> str | None:
+        from mathforge.grading import EXTRACTORS
+
+        if extractor is not None and extractor not in EXTRACTORS:
+            raise ValueError(f"must be one of {', '.join(EXTRACTORS)}, got '{extractor}'")
+        return extractor
+
+    @field_validator("stop")
+    @classmethod
+    def _decoded_stops(cls, stops: list[str]) -> list[str]:
+        # Shells cannot pass a newline easily: "\n" on the command line means a newline.
+        decoded = [codecs.decode(stop, "unicode_escape") for stop in stops]
+        if any(stop == "" for stop in decoded):
+            raise ValueError("an empty stop string would stop every completion at once")
+        return decoded
+
     @field_validator("k")
     @classmethod
     def _positive_ks(cls, ks: list[int] | None) -> list[int] | None:
@@ -68,6 +96,8 @@ class EvalConfig(BaseModel):
             raise ValueError("n > 1 needs sampling: set --temperature above 0")
         if self.k and max(self.k) > self.n:
             raise ValueError(f"k={max(self.k)} exceeds --n {self.n}")
+        if self.prompt == "custom" and self.prompt_template is None:
+            raise ValueError("--prompt custom needs --prompt-template FILE")
         return self
 
     @classmethod

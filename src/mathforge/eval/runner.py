@@ -8,6 +8,8 @@ writes metrics.json.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import random
 import re
 import time
@@ -18,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from mathforge import grading
-from mathforge.backends import Backend, SamplingParams, load_backend, resolve_model
+from mathforge.backends import (
+    DEFAULT_MODEL,
+    PACKAGED_ALIASES,
+    Backend,
+    SamplingParams,
+    load_backend,
+    resolve_model,
+)
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
 from mathforge.eval.config import EvalConfig
@@ -53,14 +62,28 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
     )
     try:
         identity = backend.identity()
-        return [_run_benchmark(spec, config, backend, identity, show_progress) for spec in specs]
+        # Every benchmark's data, prompt and run directory are checked before the first token is generated.
+        plans = [_plan(spec, config, backend, identity) for spec in specs]
+        return [_execute(plan, config, backend, identity, show_progress) for plan in plans]
     finally:
         backend.close()
 
 
-def _run_benchmark(
-    spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: dict[str, Any], show_progress: bool
-) -> RunResult:
+@dataclass
+class _Plan:
+    """One benchmark, ready to generate."""
+
+    spec: BenchmarkSpec
+    items: list[Item]
+    prompter: Prompter
+    params: SamplingParams
+    extractor: str
+    run_dir: RunDir
+    fingerprint: dict[str, Any]
+    batch_size: int
+
+
+def _plan(spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: dict[str, Any]) -> _Plan:
     items = _select(load_items(spec, "test", config.data_dir, seed=config.seed), config, spec.default_limit)
     prompt_config = PromptConfig(
         format=config.prompt or ("custom" if config.prompt_template else spec.default_prompt),
@@ -73,10 +96,6 @@ def _run_benchmark(
         seed=config.seed,
     )
     prompter = build_prompter(spec, prompt_config, config.data_dir, backend.apply_chat_template)
-    if items:
-        prompter.render(
-            items[0]
-        )  # a broken template or a base model asked to chat fails before any generation
     params = SamplingParams(
         max_new_tokens=config.max_new_tokens or spec.max_new_tokens,
         temperature=config.temperature,
@@ -87,31 +106,35 @@ def _run_benchmark(
         stop=prompter.stop,
     )
     extractor = config.extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
-    if extractor not in grading.EXTRACTORS:
-        raise MathforgeError(f"--extractor must be one of {', '.join(grading.EXTRACTORS)}, got '{extractor}'")
-
-    run_dir = RunDir(config.out / _slug(identity, config.model) / _run_name(spec, prompt_config, params))
-    fingerprint = _fingerprint(spec, config, identity, prompter, params, extractor)
-    if config.fresh:
-        run_dir.clear()
-    run_dir.start(fingerprint)
-    done = run_dir.finished_rows()
-    todo = [item for item in items if item.id not in done]
-
     batch_size = config.batch_size or _DEFAULT_BATCH.get(backend.name, 1)
-    with EvalProgress(
-        spec.name, total=len(items), done=len(items) - len(todo), enabled=show_progress
-    ) as progress:
-        for batch in _batches(todo, batch_size):
-            rows = _generate_rows(batch, items, prompter, backend, params, spec, extractor)
-            run_dir.append(rows)
+    fingerprint = _fingerprint(spec, config, identity, prompter, params, extractor, batch_size)
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
+    run_dir = RunDir(config.out / _slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
+    return _Plan(spec, items, prompter, params, extractor, run_dir, fingerprint, batch_size)
+
+
+def _execute(
+    plan: _Plan, config: EvalConfig, backend: Backend, identity: dict[str, Any], show_progress: bool
+) -> RunResult:
+    if config.fresh:
+        plan.run_dir.clear()
+    plan.run_dir.start(plan.fingerprint)
+    done = plan.run_dir.finished_rows()
+    todo = [item for item in plan.items if item.id not in done]
+    # Seed each item by its position in the benchmark, so a resumed run samples what a whole run would.
+    position = {item.id: index for index, item in enumerate(plan.items)}
+    total, finished = len(plan.items), len(plan.items) - len(todo)
+    with EvalProgress(plan.spec.name, total=total, done=finished, enabled=show_progress) as progress:
+        for batch in _batches(todo, plan.batch_size):
+            rows = _generate_rows(batch, [position[item.id] for item in batch], plan, backend)
+            plan.run_dir.append(rows)
             done.update({row["id"]: row for row in rows})
             progress.advance(len(rows), sum(sum(row["tokens"]) for row in rows))
 
-    selected = [done[item.id] for item in items]
-    metrics = _metrics(spec, config, identity, prompter, selected, fingerprint)
-    write_json_atomic(run_dir.metrics, metrics)
-    return RunResult(spec.name, run_dir.path, metrics)
+    selected = [done[item.id] for item in plan.items]
+    metrics = _metrics(plan, config, identity, selected)
+    write_json_atomic(plan.run_dir.metrics, metrics)
+    return RunResult(plan.spec.name, plan.run_dir.path, metrics)
 
 
 def _select(items: list[Item], config: EvalConfig, default_limit: int | None) -> list[Item]:
@@ -129,25 +152,26 @@ def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
 
 
 def _generate_rows(
-    batch: list[Item],
-    items: list[Item],
-    prompter: Prompter,
-    backend: Backend,
-    params: SamplingParams,
-    spec: BenchmarkSpec,
-    extractor: str,
+    batch: list[Item], seed_offsets: list[int], plan: _Plan, backend: Backend
 ) -> list[dict[str, Any]]:
-    prompts = [prompter.render(item) for item in batch]
-    # Seed each item by its position in the benchmark, so a resumed run samples what a whole run would.
-    position = {item.id: index for index, item in enumerate(items)}
+    prompts = [plan.prompter.render(item) for item in batch]
     started = time.perf_counter()
-    generations = backend.generate(prompts, params, seed_offsets=[position[item.id] for item in batch])
+    try:
+        generations = backend.generate(prompts, plan.params, seed_offsets=seed_offsets)
+    except MathforgeError:
+        raise
+    except (RuntimeError, ValueError, IndexError, MemoryError) as error:  # engine failures, CUDA OOM included
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise MathforgeError(
+            f"{backend.name} failed while generating items {batch[0].id}..{batch[-1].id}: {reason}; finished items "
+            "are saved, re-run the same command to resume (a smaller --batch-size or --max-new-tokens may help)"
+        ) from None
     seconds_each = (time.perf_counter() - started) / len(batch)
     rows = []
     for item, prompt, generation in zip(batch, prompts, generations, strict=True):
         texts = [completion.text for completion in generation.completions]
-        extractions = [grading.extract_answer(text, extractor, item.choices) for text in texts]
-        verdicts = [grading.grade(e.answer, item.gold, spec.answer_type) for e in extractions]
+        extractions = [grading.extract_answer(text, plan.extractor, item.choices) for text in texts]
+        verdicts = [grading.grade(e.answer, item.gold, plan.spec.answer_type) for e in extractions]
         rows.append(
             {
                 "id": item.id,
@@ -170,32 +194,26 @@ def _generate_rows(
 
 
 def _metrics(
-    spec: BenchmarkSpec,
-    config: EvalConfig,
-    identity: dict[str, Any],
-    prompter: Prompter,
-    rows: list[dict[str, Any]],
-    fingerprint: dict[str, Any],
+    plan: _Plan, config: EvalConfig, identity: dict[str, Any], rows: list[dict[str, Any]]
 ) -> dict[str, Any]:
     tokens = sum(sum(row["tokens"]) for row in rows)
     seconds = sum(row["seconds"] for row in rows)
+    answer_type = plan.spec.answer_type
     scores = aggregate(
-        rows,
-        config.k or default_ks(config.n),
-        lambda a, b: grading.answers_equivalent(a, b, spec.answer_type),
+        rows, config.k or default_ks(config.n), lambda a, b: grading.answers_equivalent(a, b, answer_type)
     )
     return {
-        "benchmark": spec.name,
-        "model": _model_name(identity, config.model),
-        "prompt": prompter.source.get("format"),
+        "benchmark": plan.spec.name,
+        "model": model_name(config.model),
+        "prompt": plan.prompter.source.get("format"),
         **scores,
         "tokens_generated": tokens,
         "wall_seconds": round(seconds, 3),
         "tokens_per_second": round(tokens / seconds, 2) if seconds else 0.0,
         "model_identity": identity,
-        "prompt_source": prompter.source,
+        "prompt_source": plan.prompter.source,
         "config": config.model_dump(mode="json"),
-        "fingerprint": fingerprint,
+        "fingerprint": plan.fingerprint,
         "versions": _versions(identity["backend"]),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -208,18 +226,29 @@ def _fingerprint(
     prompter: Prompter,
     params: SamplingParams,
     extractor: str,
+    batch_size: int,
 ) -> dict[str, Any]:
-    """What must match for finished rows to be reused (limit and shuffle only choose items, so they don't count)."""
+    """What must match for finished rows to be reused (limit and shuffle only choose items, so they don't count).
+
+    The prompt counts by what it renders (exemplars, template text, chat template), not by file names, so an
+    edited prompt file is a different run.
+    """
+    if spec.generator:
+        data = f"generated:{config.seed}"
+    else:
+        data = str(config.data_dir.resolve()) if config.data_dir else "hub"
+    probe = prompter.render(Item(id="probe", question="{question}", gold="", choices=None))
+    engine = {key: value for key, value in identity.items() if key != "path"}
+    if identity["backend"] == "hf":
+        engine["batch_size"] = batch_size  # batching changes sampling streams and padding numerics
     return {
         "benchmark": spec.name,
-        "data": str(config.data_dir.resolve())
-        if config.data_dir
-        else "hub"
-        if not spec.generator
-        else "generated",
-        "model": identity.get("sha256") or identity.get("revision") or identity.get("model"),
-        "backend": identity["backend"],
-        "prompt": prompter.source,
+        "data": data,
+        "engine": engine,
+        "prompt": {
+            "format": prompter.source.get("format"),
+            "sha256": hashlib.sha256(probe.encode()).hexdigest(),
+        },
         "sampling": {
             "max_new_tokens": params.max_new_tokens,
             "temperature": params.temperature,
@@ -240,20 +269,19 @@ def _run_name(spec: BenchmarkSpec, prompt: PromptConfig, params: SamplingParams)
     return name
 
 
-def _model_name(identity: dict[str, Any], model: str | None) -> str:
-    if model is None or model in ("gemma3-270m", "gemma-3-270m"):
-        return "gemma3-270m"
-    return (
-        Path(model).stem
-        if model.endswith(".gguf")
-        else model.rstrip("/").split("/")[-1]
-        if model.startswith((".", "/", "~"))
-        else model
-    )
+def model_name(model: str | None) -> str:
+    """The model's name in tables: the alias, a GGUF file's stem, a directory's name, or the hub id."""
+    if model is None or model in PACKAGED_ALIASES:
+        return DEFAULT_MODEL
+    if model.endswith(".gguf"):
+        return Path(model).stem
+    if model.startswith((".", "/", "~")):
+        return Path(model).expanduser().name
+    return model
 
 
-def _slug(identity: dict[str, Any], model: str | None) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", _model_name(identity, model))
+def _slug(model: str | None) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "__", model_name(model))
 
 
 def _versions(backend: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mathforge.benchmarks import BenchmarkSpec, Item, load_items
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, read_text
 
 __all__ = ["PROMPT_FORMATS", "PromptConfig", "Prompter", "build_prompter", "question_with_choices"]
 
@@ -136,14 +136,14 @@ def _few_shot(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) 
     prompt_file = _find_prompt_file(spec, config, data_dir)
     if prompt_file is not None:
         exemplars = _read_exemplars(prompt_file)
-        if config.shots is not None:
-            exemplars = exemplars[: config.shots]
         # The file's own exemplar header decides the query's: "Problem:\n...\nSolution:" or "Question: ...\nAnswer:".
         query = (
             "Problem:\n{question}\nSolution:"
             if exemplars[0].startswith("Problem:")
             else "Question: {question}\nAnswer:"
         )
+        if config.shots is not None:
+            exemplars = exemplars[: config.shots]
         source = {"format": "few-shot", "prompt_file": str(prompt_file), "shots": len(exemplars)}
     else:
         exemplars = _train_exemplars(spec, config, data_dir)
@@ -181,7 +181,7 @@ def _find_prompt_file(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path 
 
 
 def _read_exemplars(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8").strip()
+    text = read_text(path, "prompt file").strip()
     exemplars = [block.strip() for block in text.split("\n\n\n") if block.strip()]
     if not exemplars:
         raise MathforgeError(f"{path}: no exemplars (expected blocks separated by two blank lines)")
