@@ -81,6 +81,11 @@ def test_gold_rules_on_real_rows() -> None:
         asdiv.question
         == "Seven red apples and two green apples are in the basket. How many apples are in the basket?"
     )
+    svamp = load_items(get_spec("svamp"), data_dir=BENCHMARK_DATA)[0]
+    assert svamp.question == (
+        "There are 87 oranges and 290 bananas in Philip's collection. If the bananas are organized into 2 groups "
+        "and oranges are organized into 93 groups. How big is each group of bananas?"
+    )
     middle = load_items(get_spec("cn_middle_school"), data_dir=BENCHMARK_DATA)
     assert sum(item.gold.isalpha() and len(item.gold) == 1 for item in middle) >= 41
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:
 
 def _to_item(spec: BenchmarkSpec, where: str, row: Mapping[str, Any], index: int) -> Item:
     try:
-        question = spec.question_template.format_map(row)
+        question = _QUESTION_FORMATTER.vformat(spec.question_template, (), row).strip()
     except KeyError as error:
         raise _missing(where, error.args[0], spec) from None
     if spec.answer_field not in row:
@@ -138,6 +139,23 @@ def _to_item(spec: BenchmarkSpec, where: str, row: Mapping[str, Any], index: int
             name: to_text(row[field]) for name, field in spec.subsets.items() if row.get(field) is not None
         },
     )
+
+
+class _QuestionFormatter(string.Formatter):
+    """`str.format` plus one conversion, `!p`: end the field with a full stop unless it ends a sentence already.
+
+    SVAMP splits a problem into a body that may lack its final period and a question; math-evaluation-harness
+    joins them as "body. question", and so does the declaration "{Body!p} {Question}".
+    """
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "p":
+            text = str(value).rstrip()
+            return text if text.endswith((".", "?", "!")) else text + "."
+        return super().convert_field(value, conversion)
+
+
+_QUESTION_FORMATTER = _QuestionFormatter()
 
 
 def _missing(where: str, field: str, spec: BenchmarkSpec) -> MathforgeError:

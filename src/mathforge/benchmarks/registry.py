@@ -116,7 +116,7 @@ _SPECS: list[BenchmarkSpec] = [
             local=_local("svamp"),
             hub=HubSource(path="ChilleD/SVAMP", split="test"),
         ),
-        question_template="{Body} {Question}",
+        question_template="{Body!p} {Question}",
         answer_field="Answer",
         answer_type="number",
         subsets={"type": "Type"},

@@ -66,7 +66,8 @@ class BenchmarkSpec(BaseModel):
     test: Split
     # Source of few-shot exemplars drawn from data (when no prompt file is used).
     train: Split | None = None
-    # Question text: a `str.format` template over the row's fields (asdiv and svamp split body and question).
+    # Question text: a `str.format` template over the row's fields (asdiv and svamp split body and question);
+    # the conversion `!p` ends a field with a full stop when it has none ("{Body!p} {Question}").
     question_template: str = "{question}"
     # Gold: the field to start from, then each named gold rule in order (see `gold_rules.GOLD_RULES`).
     answer_field: str
