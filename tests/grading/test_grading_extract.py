@@ -163,3 +163,28 @@ def test_extractor_names() -> None:
     assert set(EXTRACTORS) == {"auto", "boxed", "gsm8k", "choice", "minerva"}
     with pytest.raises(ValueError, match="unknown extractor"):
         extract_answer("42", "nope")
+
+
+@pytest.mark.parametrize(
+    ("completion", "extractor", "choices", "expected"),
+    [
+        # Cut off by the budget mid-computation: the trailing "5" is not an answer.
+        ("2 bolts + 44 bolts = 46 bolts + 2 bolts = 5", "auto", None, None),
+        # A stated answer still counts, cut off or not.
+        ("So the answer is $\\boxed{18}$. Now let us also check 1 + 2 = 3 and", "auto", None, "18"),
+        ("She makes 18 dollars.\n#### 18\n\nQuestion 2 asks 7", "gsm8k", None, "18"),
+        ("The answer is 40. Moreover 3 + 4 = 7 and", "auto", None, "40"),
+        # Options being restated when the budget ran out are not a choice.
+        (
+            "(A) a base pair, (B) a codon, (C) a gene, (D) a codon's nucleotide sequence is changed so",
+            "choice",
+            ["w", "x", "y", "z"],
+            None,
+        ),
+        ("The answer is (C). Also note (D) is", "choice", ["w", "x", "y", "z"], "C"),
+    ],
+)
+def test_truncated_completions_need_a_stated_answer(
+    completion: str, extractor: str, choices: list[str] | None, expected: str | None
+) -> None:
+    assert extract_answer(completion, extractor, choices, truncated=True).answer == expected

@@ -170,7 +170,12 @@ def _generate_rows(
     rows = []
     for item, prompt, generation in zip(batch, prompts, generations, strict=True):
         texts = [completion.text for completion in generation.completions]
-        extractions = [grading.extract_answer(text, plan.extractor, item.choices) for text in texts]
+        extractions = [
+            grading.extract_answer(
+                c.text, plan.extractor, item.choices, truncated=c.finish_reason == "length"
+            )
+            for c in generation.completions
+        ]
         verdicts = [grading.grade(e.answer, item.gold, plan.spec.answer_type) for e in extractions]
         rows.append(
             {

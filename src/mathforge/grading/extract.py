@@ -169,14 +169,26 @@ _RULES: dict[str, tuple[tuple[str, Rule], ...]] = {
 }
 
 
-def extract_answer(completion: str, extractor: str = "auto", choices: list[str] | None = None) -> Extraction:
-    """The final answer of `completion` by the named extractor (see EXTRACTORS), and the rule that found it."""
+# Rules that guess rather than read a stated answer: not used on a completion cut off by the token budget.
+_GUESSES = ("last_number",)
+
+
+def extract_answer(
+    completion: str, extractor: str = "auto", choices: list[str] | None = None, truncated: bool = False
+) -> Extraction:
+    """The final answer of `completion` by the named extractor (see EXTRACTORS), and the rule that found it.
+
+    `truncated`: generation stopped at the token budget. Then only a stated answer counts (boxed, final answer,
+    "the answer is", ####): the last number of a cut-off text is a stray number, not the model's answer.
+    """
     if extractor not in EXTRACTORS:
         raise ValueError(f"unknown extractor {extractor!r}; expected one of {', '.join(EXTRACTORS)}")
     text = cut_invented_continuation(completion)
     if extractor == "choice":
-        return _extract_choice(text, choices)
+        return _extract_choice(text, choices, truncated)
     for rule, find in _RULES[extractor]:
+        if truncated and rule in _GUESSES:
+            continue
         answer = find(text)
         if answer:
             return Extraction(answer, rule)
@@ -186,7 +198,7 @@ def extract_answer(completion: str, extractor: str = "auto", choices: list[str] 
 # --- multiple choice
 
 
-def _extract_choice(text: str, choices: list[str] | None) -> Extraction:
+def _extract_choice(text: str, choices: list[str] | None, truncated: bool = False) -> Extraction:
     last = last_letter(len(choices) if choices else None)
     stated = (
         ("boxed", last_boxed(text)),
@@ -197,6 +209,8 @@ def _extract_choice(text: str, choices: list[str] | None) -> Extraction:
         letters = leading_letters(phrase, last) if phrase else None
         if letters:
             return Extraction(letters, rule)
+    if truncated:  # letters standing alone in a cut-off text are as likely the options being restated
+        return _NO_ANSWER
     letters = _bare_letters(text, last)
     if letters:
         return Extraction(letters, "choice")
