@@ -39,13 +39,15 @@ def _eval_command(out: Path, limit: int) -> list[str]:
 def test_sigkill_then_resume(gemma_gguf: Path, tmp_path: Path) -> None:
     process = subprocess.Popen(_eval_command(tmp_path, 10), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+    samples = None
+    while samples is None:
+        assert time.monotonic() < deadline, "the run wrote no 3 rows in time"
+        assert process.poll() is None, process.stderr.read().decode()
         found = list(tmp_path.glob("gemma3-270m/arith__few-shot__*/samples.jsonl"))
         if found and found[0].read_text().count("\n") >= 3:
-            samples, run_dir = found[0], found[0].parent
-            break
-        assert process.poll() is None, process.stderr.read().decode()
+            samples = found[0]
         time.sleep(0.05)
+    run_dir = samples.parent
     process.send_signal(signal.SIGKILL)
     process.wait()
     # Simulate the worst moment for the kill: in the middle of writing a row.
