@@ -58,4 +58,10 @@ def test_directory_hash_ignores_subfolders(tmp_path: Path) -> None:
 
 
 def test_stop_option_understands_escapes() -> None:
-    assert EvalConfig.build(stop=["\\n\\n", "END"]).stop == ["\n\n", "END"]
+    assert EvalConfig.build(stop=["\\n\\n", "END", "答案", "é\\t", "a\\\\n"]).stop == [
+        "\n\n",
+        "END",
+        "答案",
+        "é\t",
+        "a\\n",
+    ]

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import codecs
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mathforge.errors import MathforgeError
 
 DEFAULT_OUT = Path("runs")
 # Config fields whose CLI option has another name, so errors name what the user typed.
 _CLI_NAMES = {"benchmarks": "--bench", "n_threads": "--threads"}
+_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}
+_ESCAPE = re.compile(r"\\[ntr\\]")
 
 
 class EvalConfig(BaseModel):
@@ -56,29 +66,23 @@ class EvalConfig(BaseModel):
     # Run directory
     fresh: bool = False
 
-    @field_validator("prompt")
+    @field_validator("prompt", "extractor")
     @classmethod
-    def _known_prompt(cls, prompt: str | None) -> str | None:
+    def _known_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from mathforge.grading import EXTRACTORS
         from mathforge.prompts import PROMPT_FORMATS
 
-        if prompt is not None and prompt not in PROMPT_FORMATS:
-            raise ValueError(f"must be one of {', '.join(PROMPT_FORMATS)}, got '{prompt}'")
-        return prompt
-
-    @field_validator("extractor")
-    @classmethod
-    def _known_extractor(cls, extractor: str | None) -> str | None:
-        from mathforge.grading import EXTRACTORS
-
-        if extractor is not None and extractor not in EXTRACTORS:
-            raise ValueError(f"must be one of {', '.join(EXTRACTORS)}, got '{extractor}'")
-        return extractor
+        known = {"prompt": PROMPT_FORMATS, "extractor": EXTRACTORS}[info.field_name]
+        if value is not None and value not in known:
+            raise ValueError(f"must be one of {', '.join(known)}, got '{value}'")
+        return value
 
     @field_validator("stop")
     @classmethod
     def _decoded_stops(cls, stops: list[str]) -> list[str]:
-        # Shells cannot pass a newline easily: "\n" on the command line means a newline.
-        decoded = [codecs.decode(stop, "unicode_escape") for stop in stops]
+        # Shells cannot pass a newline easily: "\n" on the command line means a newline. Only these escapes are
+        # decoded, so that non-ASCII stops (Chinese benchmarks) pass through untouched.
+        decoded = [_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], stop) for stop in stops]
         if any(stop == "" for stop in decoded):
             raise ValueError("an empty stop string would stop every completion at once")
         return decoded
