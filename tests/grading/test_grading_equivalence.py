@@ -116,8 +116,8 @@ def test_parse_number(raw: str, expected: float | None) -> None:
         ("2 \\pi r", "2r\\pi", "expression", (True, "symbolic")),
         ("\\pi", "3.14", "expression", (False, "mismatch")),
         ("x^2", "x^3", "expression", (False, "mismatch")),
-        # Guarded: a power tower or a very long string never reaches SymPy.
-        ("2^{3^{4}}", "2^{81}", "expression", (False, "mismatch")),
+        # Power towers are evaluated (under the grading child's time limit): 2^{3^4} is 2^{81}.
+        ("2^{3^{4}}", "2^{81}", "expression", (True, "symbolic")),
         ("\\sqrt{2}+" * 60 + "1", "1", "expression", (False, "mismatch")),
         # Intervals: open and closed ends matter.
         ("[2,5)", "[2, 5)", "expression", (True, "string")),
@@ -152,8 +152,8 @@ def test_parse_number(raw: str, expected: float | None) -> None:
             (True, "string"),
         ),
         # Text answers: case-insensitive.
-        ("evelyn", "\\text{Evelyn}", "text", (True, "string")),
-        ("Yes.", "yes", "text", (True, "string")),
+        ("evelyn", "\\text{Evelyn}", "text", (True, "text")),
+        ("Yes.", "yes", "text", (True, "text")),
         ("1,000", "1000.00", "text", (True, "numeric")),
         ("Monday", "Tuesday", "text", (False, "mismatch")),
         # Choices: sorted letter sets.

@@ -1,59 +1,128 @@
 """Whether a predicted answer equals the gold answer, cheapest test first.
 
-Order: normalised strings, then exact rational numbers, then structure (tuples, intervals, sets, lists of
-answers, each element compared recursively), then SymPy. Numbers never fall through to SymPy: two plain
-numbers that differ are different (326.53 is not 326.5), and no float tolerance applies anywhere.
+Order: normalised strings, then exact rational numbers, then structure (tuples, intervals, sets, matrices,
+lists of answers, each element compared recursively), then SymPy on what latex2sympy2_extended parses. Two
+plain numbers are compared exactly as rationals (326.53 is not 326.5, 0.5 is 1/2); a relative tolerance applies
+only when the caller passes one (benchmarks whose rounded answers count).
+
+The string and number tests run in the calling process. Everything else (structures, LaTeX parsing, SymPy,
+including the printing of parsed expressions) runs in a grading child process under a hard time limit (see
+`limits`); a timeout or a crash there is a wrong answer with rule "timeout" or "error", marked uncertain.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
+from mathforge.grading import limits
 from mathforge.grading.choices import parse_letters
 from mathforge.grading.normalize import clean, compact, parse_number, strip_delimiters
 
-# SymPy can hang on power towers (2^{3^{4}}) and huge exponents; skip it for those and for long strings.
-# A proper process-level timeout around the symbolic test comes in a later change.
-_SYMPY_MAX_CHARS = 300
-_POWER_TOWER = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\d+\s*\^|\^\s*\{?\s*-?\d{4,}")
+# Longer answers skip the in-process tests (whose regexes are linear but not free) and go to the child.
+_QUICK_MAX_CHARS = 500
+# SymPy is not tried on answers longer than this: no real answer is, and parsing one costs seconds.
+_SYMPY_MAX_CHARS = 1000
 _OPENERS, _CLOSERS = "([{", ")]}"
+_WORDS = re.compile(r"[A-Za-z']+(?: [A-Za-z']+)*")
+_MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|smallmatrix)\}(.*)\\end\{\1\}", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Verdict:
     correct: bool
     rule: str  # the test that decided: "string", "numeric", "tuple", "set", "symbolic", "choice", ...
+    # False when the rules could not decide (a timeout, an answer no parser understood, a numeric match that
+    # SymPy could not prove): an LLM judge (`--judge`) may overrule such a verdict.
+    certain: bool = True
 
 
-def grade(pred: str | None, gold: str, answer_type: str) -> Verdict:
-    """Grade one extracted answer against the gold answer. Never raises: an error is a wrong answer."""
+_MISMATCH = Verdict(False, "mismatch")
+
+
+def grade(
+    pred: str | None, gold: str, answer_type: str, *, rel_tol: float = 0.0, timeout: float | None = None
+) -> Verdict:
+    """Grade one extracted answer against the gold answer. Never raises: an error is a wrong answer.
+
+    `rel_tol`: relative tolerance for numbers, for benchmarks whose rounded answers count (0: exact).
+    `timeout`: seconds allowed for the tests that run in the grading child (None: `limits.DEFAULT_TIMEOUT`);
+    past it the verdict is a wrong answer with rule "timeout".
+    """
     if pred is None or not pred.strip():
         return Verdict(False, "no_answer")
     try:
-        if answer_type == "choice":
-            return _grade_choice(pred, gold)
-        if answer_type == "text":
-            return _grade_text(pred, gold)
-        # "number", "expression", and (rather than raising) any unknown type: the full math comparison.
-        rule = _equal(clean(pred), clean(gold))
-    except Exception:  # normalisation or SymPy failing on odd input means "not shown equal"
-        return Verdict(False, "error")
-    return Verdict(True, rule) if rule else Verdict(False, "mismatch")
+        quick = _grade_quick(pred, gold, answer_type, rel_tol)
+    except Exception:  # normalisation failing on odd input: let the full test (in the child) decide
+        quick = None
+    if quick is not None:
+        return quick
+    if limits.in_child():
+        return _grade_in_child(pred, gold, answer_type, rel_tol)
+    return _grade_limited(pred, gold, answer_type, rel_tol, timeout)
 
 
-def answers_equivalent(a: str, b: str, answer_type: str) -> bool:
+def answers_equivalent(a: str, b: str, answer_type: str, *, timeout: float | None = None) -> bool:
     """Whether two extracted answers count as the same vote in majority voting."""
-    return grade(a, b, answer_type).correct
+    return grade(a, b, answer_type, timeout=timeout).correct
 
 
-def _grade_choice(pred: str, gold: str) -> Verdict:
-    pred_letters, gold_letters = parse_letters(pred), parse_letters(gold)
-    if gold_letters is None:
+@functools.lru_cache(maxsize=1 << 16)  # majority voting compares the same pairs again and again
+def _grade_limited(pred: str, gold: str, answer_type: str, rel_tol: float, timeout: float | None) -> Verdict:
+    outcome = limits.call_limited(
+        "mathforge.grading.equivalence:_grade_in_child", (pred, gold, answer_type, rel_tol), timeout
+    )
+    if outcome.status == "ok":
+        return outcome.value
+    return Verdict(False, outcome.status, certain=False)
+
+
+def _grade_quick(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verdict | None:
+    """The verdict of the cheap tests, or None when they cannot decide."""
+    if len(pred) > _QUICK_MAX_CHARS or len(gold) > _QUICK_MAX_CHARS:
+        return None
+    if answer_type == "choice":
+        gold_letters = parse_letters(gold)
+        if gold_letters is not None:
+            return Verdict(True, "choice") if parse_letters(pred) == gold_letters else _MISMATCH
+        return None
+    if answer_type == "text":
+        return _grade_text(pred, gold)
+    p, g = clean(pred), clean(gold)
+    if compact(p) == compact(g):
+        return Verdict(True, "string")
+    p_value, g_value = parse_number(p), parse_number(g)
+    if p_value is not None and g_value is not None:
+        return _numbers_equal(p_value, g_value, rel_tol)
+    return None
+
+
+def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verdict:
+    """The full test. Runs in the grading child, under its time limit."""
+    if answer_type == "choice":
+        gold_letters = parse_letters(gold)
+        if gold_letters is not None:
+            return Verdict(True, "choice") if parse_letters(pred) == gold_letters else _MISMATCH
         # A gold that is not letters (cn_middle_school mixes letters and values): compare as math.
-        rule = _equal(clean(pred), clean(gold))
-        return Verdict(True, rule) if rule else Verdict(False, "mismatch")
-    return Verdict(pred_letters == gold_letters, "choice" if pred_letters == gold_letters else "mismatch")
+    if answer_type == "text":
+        return _grade_text(pred, gold)
+    verdict = _compare(clean(pred), clean(gold), rel_tol)
+    if not verdict.correct and "=" in pred and "=" in gold:
+        # Two equations: "y = 2x + 3" is the line "2x - y + 3 = 0", which dropping "y =" would miss.
+        as_equations = _compare(clean(pred, keep_equation=True), clean(gold, keep_equation=True), rel_tol)
+        if as_equations.correct:
+            return as_equations
+    return verdict
+
+
+def _numbers_equal(pred: Fraction, gold: Fraction, rel_tol: float) -> Verdict:
+    if pred == gold:
+        return Verdict(True, "numeric")
+    if rel_tol and abs(pred - gold) <= Fraction(rel_tol) * abs(gold):
+        return Verdict(True, "numeric_tolerance")
+    return _MISMATCH
 
 
 def _text_key(s: str) -> str:
@@ -64,25 +133,34 @@ def _text_key(s: str) -> str:
 
 def _grade_text(pred: str, gold: str) -> Verdict:
     if _text_key(pred) == _text_key(gold):
-        return Verdict(True, "string")
+        return Verdict(True, "text")
     # Text benchmarks (TabMWP) also have numeric golds: "1,000" and "1000.00" are the same answer.
     pred_value, gold_value = parse_number(clean(pred)), parse_number(clean(gold))
-    if pred_value is not None and pred_value == gold_value:
-        return Verdict(True, "numeric")
-    return Verdict(False, "mismatch")
+    if pred_value is not None and gold_value is not None:
+        return Verdict(True, "numeric") if pred_value == gold_value else _MISMATCH
+    return _MISMATCH
 
 
-def _equal(pred: str, gold: str) -> str | None:
-    """The rule that shows two cleaned answers equal, or None when none does."""
+def _compare(pred: str, gold: str, rel_tol: float) -> Verdict:
+    """Compare two cleaned answers: strings, numbers, structures, words, then SymPy."""
     if compact(pred) == compact(gold):
-        return "string"
+        return Verdict(True, "string")
     pred_value, gold_value = parse_number(pred), parse_number(gold)
     if pred_value is not None and gold_value is not None:
-        return "numeric" if pred_value == gold_value else None
+        return _numbers_equal(pred_value, gold_value, rel_tol)
     pred_parts, gold_parts = _structure(pred), _structure(gold)
     if pred_parts or gold_parts:
-        return _equal_structures(pred_parts, gold_parts)
-    return "symbolic" if _sympy_equal(pred, gold) else None
+        return _compare_structures(pred_parts, gold_parts, rel_tol)
+    if _is_words(pred) or _is_words(gold):
+        # Names and words ("Monday", "\text{Devon}"), which SymPy would read as products of symbols.
+        same = compact(pred).casefold() == compact(gold).casefold()
+        return Verdict(True, "text") if same else _MISMATCH
+    return _symbolic(pred, gold, rel_tol)
+
+
+def _is_words(s: str) -> bool:
+    """A word answer ("Evelyn", "New York"): letters and spaces with a word of four letters, not "x" or "ab"."""
+    return bool(_WORDS.fullmatch(s)) and bool(re.search(r"[A-Za-z]{4,}", s))
 
 
 # --- structures: "(1, 2)", "[2, 5)", "\{1, 2\}", "2, -3", "(-\infty, 1) \cup (2, \infty)"
@@ -144,6 +222,12 @@ def _structure(s: str) -> _Parts | None:
 
 
 def _split_parts(s: str) -> _Parts | None:
+    matrix = _MATRIX.fullmatch(s)
+    if matrix:
+        rows = [row for row in re.split(r"\\\\", matrix.group(2)) if row.strip()]
+        cells = [[cell.strip() for cell in row.split("&")] for row in rows]
+        shape = f"matrix {len(cells)}x{','.join(str(len(row)) for row in cells)}"
+        return _Parts(True, shape, tuple(cell for row in cells for cell in row))
     pieces = _split_top_level(s, "\\cup")
     if len(pieces) > 1:
         return _Parts(False, "", tuple(pieces))
@@ -159,42 +243,135 @@ def _split_parts(s: str) -> _Parts | None:
     return None
 
 
-def _equal_structures(pred: _Parts | None, gold: _Parts | None) -> str | None:
+def _compare_structures(pred: _Parts | None, gold: _Parts | None, rel_tol: float) -> Verdict:
+    """Tuples and intervals item by item (with their brackets); sets and lists of answers in any order."""
     if pred is None or gold is None or pred.ordered != gold.ordered or len(pred.items) != len(gold.items):
-        return None
+        return _MISMATCH
+    certain = True
     if pred.ordered:
-        same = pred.brackets == gold.brackets and all(
-            _equal(p, g) for p, g in zip(pred.items, gold.items, strict=True)
-        )
-        return "tuple" if same else None
+        if pred.brackets != gold.brackets:
+            return _MISMATCH  # [1, 2) is not [1, 2]; a 2x2 matrix is not a 1x4 one
+        for p, g in zip(pred.items, gold.items, strict=True):
+            verdict = _compare(p, g, rel_tol)
+            if not verdict.correct:
+                return Verdict(False, "mismatch", verdict.certain)
+            certain &= verdict.certain
+        return Verdict(True, "matrix" if pred.brackets.startswith("matrix") else "tuple", certain)
     # Order-free: pair every gold item with a distinct equal predicted item.
     unused = list(pred.items)
     for g in gold.items:
-        match = next((p for p in unused if _equal(p, g)), None)
+        verdicts = ((p, _compare(p, g, rel_tol)) for p in unused)
+        match = next(((p, v) for p, v in verdicts if v.correct), None)
         if match is None:
-            return None
-        unused.remove(match)
-    return "set"
+            return _MISMATCH
+        unused.remove(match[0])
+        certain &= match[1].certain
+    return Verdict(True, "set", certain)
 
 
 # --- symbolic
 
+# latex2sympy reads "1000(26)" as the mixed number 1026 and "2(3)" as 5; a digit before "(" is a product.
+_DIGIT_PAREN = re.compile(r"(?<=\d)\s*(?=\()")
+# Decimals become exact fractions before parsing, so that 0.1 + 0.2 = 0.3 holds exactly.
+_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
 
-def _sympy_equal(pred: str, gold: str) -> bool:
-    if any(len(s) > _SYMPY_MAX_CHARS or _POWER_TOWER.search(s) for s in (pred, gold)):
-        return False
-    # Imported here: SymPy and the LaTeX parser take about a second to import.
-    import sympy
-    from latex2sympy2_extended import latex2sympy
 
+def _symbolic(pred: str, gold: str, rel_tol: float) -> Verdict:
+    """Parse both answers with latex2sympy2_extended and compare the SymPy objects."""
+    if len(pred) > _SYMPY_MAX_CHARS or len(gold) > _SYMPY_MAX_CHARS:
+        return Verdict(False, "unparsed", certain=False)
+    a, b = _parse(pred), _parse(gold)
+    if a is None or b is None:
+        return Verdict(False, "unparsed", certain=False)
+    return _sympy_compare(a, b, rel_tol)
+
+
+@functools.lru_cache(maxsize=4096)  # a gold is parsed once per sample, not once per completion
+def _parse(latex: str):  # noqa: ANN202 (a SymPy object)
+    from latex2sympy2_extended import latex2sympy  # imported here: about a second, paid in the child
+
+    latex = _DIGIT_PAREN.sub(r"\\cdot", latex)
+    latex = _DECIMAL.sub(lambda m: f"\\frac{{{m.group(1)}{m.group(2)}}}{{1{'0' * len(m.group(2))}}}", latex)
     try:
-        a, b = latex2sympy(pred), latex2sympy(gold)
-        if a == b:
-            return True
-        if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
-            return bool(sympy.simplify(a - b) == 0)
-        if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
-            return a.shape == b.shape and bool(sympy.simplify(a - b).is_zero_matrix)
-    except Exception:  # unparsable LaTeX or a SymPy failure means "not shown equal"
-        return False
-    return False
+        return latex2sympy(latex, conversion_config=_conversion_config())
+    except Exception:  # unparsable LaTeX is "not shown equal", with the verdict marked uncertain
+        return None
+
+
+def _sympy_compare(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001 (SymPy objects)
+    import sympy
+
+    if a == b:
+        return Verdict(True, "symbolic")
+    if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
+        return _equations_equal(a, b)
+    if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
+        if a.shape != b.shape:
+            return _MISMATCH
+        return Verdict(True, "matrix") if sympy.simplify(a - b).is_zero_matrix else _MISMATCH
+    if isinstance(a, sympy.Set) and isinstance(b, sympy.Set):
+        return Verdict(True, "set") if sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet else _MISMATCH
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        return _expressions_equal(a, b, rel_tol)
+    return _MISMATCH  # an equation against an expression, a set against a number, ...
+
+
+def _expressions_equal(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001
+    import sympy
+
+    difference = a - b
+    if sympy.simplify(difference) == 0:
+        return Verdict(True, "symbolic")
+    values = _sample_values(difference, a)
+    if values is None:
+        return Verdict(False, "mismatch", certain=False)  # could not even evaluate: undecided
+    if rel_tol and not difference.free_symbols:
+        close = abs(values[0][0]) <= rel_tol * abs(values[0][1])
+        return Verdict(True, "numeric_tolerance") if close else _MISMATCH
+    if all(abs(diff) <= 1e-12 * max(1.0, abs(size)) for diff, size in values):
+        # Equal to 30 digits at every sampled point, yet SymPy could not prove it: right, but not certain.
+        return Verdict(True, "numeric_eval", certain=False)
+    return _MISMATCH
+
+
+def _sample_values(difference, reference):  # noqa: ANN001, ANN202
+    """(difference, reference) evaluated at three random points of the free symbols; None if not numeric."""
+    import random
+
+    import sympy
+
+    symbols = sorted(difference.free_symbols | reference.free_symbols, key=str)
+    rng = random.Random(0)  # fixed: the same verdict every run
+    points = [{s: sympy.Rational(rng.randint(11, 97), rng.randint(3, 19)) for s in symbols} for _ in range(3)]
+    out = []
+    for point in points[: 3 if symbols else 1]:
+        d = complex(difference.subs(point).evalf(30))
+        r = complex(reference.subs(point).evalf(30))
+        if any(v != v or abs(v) == float("inf") for v in (d, r)):  # nan or infinity
+            return None
+        out.append((abs(d), abs(r)))
+    return out
+
+
+def _equations_equal(a, b) -> Verdict:  # noqa: ANN001
+    """Two equations are the same when one side-difference is a non-zero constant times the other."""
+    import sympy
+
+    left, right = a.lhs - a.rhs, b.lhs - b.rhs
+    if right == 0:
+        return Verdict(left == 0, "equation" if left == 0 else "mismatch")
+    ratio = sympy.simplify(left / right)
+    same = ratio != 0 and not ratio.free_symbols and ratio.is_finite
+    return Verdict(True, "equation") if same else _MISMATCH
+
+
+def _conversion_config():  # noqa: ANN202
+    from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+
+    return ConversionConfig(
+        interpret_as_mixed_fractions=True,
+        interpret_simple_eq_as_assignment=False,
+        interpret_contains_as_eq=True,
+        lowercase_symbols=False,
+    )

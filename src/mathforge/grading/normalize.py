@@ -38,6 +38,7 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\\(?:left|right|big|Big|bigl|bigr|Bigl|Bigr)(?![a-zA-Z])", ""),
         (r"\\displaystyle", ""),
         (r"~", " "),
+        (r"(?<=\d),\\[!,]\s*(?=\d{3}(?!\d))", ","),  # MATH's thousands separator: "10,\!080"
         (r"(?<!\\)\\[!,;:]|(?<!\\)\\ ", " "),  # spacing macros; "1\,000" becomes "1 000" and then 1000
         (r"\\[dt]frac", r"\\frac"),
         (r"\\frac\s*([a-zA-Z0-9])\s*([a-zA-Z0-9])", r"\\frac{\1}{\2}"),  # \frac12 -> \frac{1}{2}
@@ -93,8 +94,11 @@ def _drop_thousands_separators(s: str) -> str:
     return _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), s)
 
 
-def clean(text: str) -> str:
-    """The answer without presentation: delimiters, units, spacing macros, "x =" prefixes, final period."""
+def clean(text: str, *, keep_equation: bool = False) -> str:
+    """The answer without presentation: delimiters, units, spacing macros, "x =" prefixes, final period.
+
+    `keep_equation` keeps an "y =" prefix, for comparing an equation with an equation.
+    """
     s = strip_delimiters(text)
     for pattern, repl in _REPLACEMENTS:
         s = pattern.sub(repl, s)
@@ -104,7 +108,8 @@ def clean(text: str) -> str:
     s = re.sub(r" (?:and|or) ", ",", s)  # "2 or 3" lists two answers, like "2, 3"
     s = _drop_thousands_separators(s)
     s = re.sub(r"[.,;!\s]+$", "", s)
-    s = _VARIABLE_PREFIX.sub("", s, count=1) or s
+    if not keep_equation:
+        s = _VARIABLE_PREFIX.sub("", s, count=1) or s
     # The mixed number "2 1/2" in LaTeX's spelling, before dropping spaces could make it 21/2.
     return re.sub(r"^([-+]?\d+) (\d+)/(\d+)$", r"\1\\frac{\2}{\3}", s)
 
