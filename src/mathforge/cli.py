@@ -78,6 +78,16 @@ def eval_command(
     system_prompt: Annotated[str | None, typer.Option(help="System message for --prompt chat")] = None,
     stop: Annotated[list[str] | None, typer.Option(help="Extra stop string (repeatable)")] = None,
     extractor: Annotated[str | None, typer.Option(help="Answer extractor [default: per benchmark]")] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare model that decides the answers the grading rules leave uncertain: GGUF file, "
+            "gemma3-270m, HF hub id or local directory (its verdicts are cached under --out/judge-cache)"
+        ),
+    ] = None,
+    judge_backend: Annotated[
+        str | None, typer.Option(help="llamacpp or hf for --judge [default: from the judge model]")
+    ] = None,
     max_new_tokens: Annotated[
         int | None,
         typer.Option(help="Generation budget per completion [default: per benchmark, 1024; arith 256]"),
@@ -129,6 +139,8 @@ def eval_command(
         system_prompt=system_prompt,
         stop=stop or [],
         extractor=extractor,
+        judge=judge,
+        judge_backend=judge_backend,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         top_p=top_p,
@@ -197,6 +209,92 @@ def report_command(
     from mathforge.report import build_report
 
     typer.echo(build_report(dirs, fmt=format, best_of_prompts=best_of_prompts, metric=metric))
+
+
+@app.command("regrade")
+def regrade_command(
+    file: Annotated[
+        Path, typer.Argument(help="Output file to regrade: samples.jsonl of mathforge or another harness")
+    ],
+    bench: Annotated[str, typer.Option(help="Benchmark the file is for (see `mathforge benchmarks`)")],
+    format: Annotated[
+        str,
+        typer.Option("--format", help="auto, mathforge, math-eval-harness, qwen25-math or lm-eval"),
+    ] = "auto",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Take gold answers (and choices) from the benchmark's files here, matching rows by question "
+            "text; without it the golds come from the file"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the regraded rows here (a mathforge samples file) [default: not written]"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Grade in this many processes")] = 1,
+    json_: Annotated[
+        bool, typer.Option("--json", help="End stdout with the metrics as one JSON line")
+    ] = False,
+    rel_tol: Annotated[float, typer.Option(help="Relative tolerance for numeric answers (0: exact)")] = 0.0,
+    grade_timeout: Annotated[
+        float | None, typer.Option(help="Seconds allowed per symbolic comparison [default: 5]")
+    ] = None,
+    extractor: Annotated[
+        str | None, typer.Option(help="Answer extractor [default: the one eval uses for the benchmark]")
+    ] = None,
+) -> None:
+    """Extract and grade the completions of an existing output file (its stored verdicts are not trusted)."""
+    import json
+
+    from mathforge.eval.regrade import regrade_file, write_rows
+
+    result = regrade_file(
+        file,
+        bench,
+        fmt=format,
+        data_dir=data_dir,
+        workers=workers,
+        rel_tol=rel_tol,
+        timeout=grade_timeout,
+        extractor=extractor,
+    )
+    if out is not None:
+        write_rows(out, result.rows)
+    _print_regrade(result.metrics, out)
+    if json_:
+        print(json.dumps(result.metrics, ensure_ascii=False), flush=True)
+
+
+def _print_regrade(metrics: dict, out: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"mathforge regrade: {metrics['benchmark']} ({metrics['format']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("n", str(metrics["n"]))
+    table.add_row("acc %", f"{metrics['acc']:.1f}")
+    table.add_row("no answer %", f"{metrics['no_answer']:.1f}")
+    for key in metrics:
+        if key.startswith(("maj@", "pass@")):
+            table.add_row(f"{key} %", f"{metrics[key]:.1f}")
+    if "source_acc" in metrics:
+        table.add_row("file's own acc %", f"{metrics['source_acc']:.1f}")
+    if "agree_with_source" in metrics:
+        table.add_row(
+            "agree with file",
+            f"{metrics['agree_with_source']}/{metrics['compared_with_source']} "
+            f"({metrics['agree_with_source_pct']:.1f}%)",
+        )
+    if "gold_differs_from_file" in metrics:
+        table.add_row("golds changed by --data-dir", str(metrics["gold_differs_from_file"]))
+    table.add_row("grading timeouts", str(metrics["timeouts"]))
+    table.add_row("seconds", f"{metrics['seconds']:.1f}")
+    console = Console(width=None if sys.stdout.isatty() else 100)
+    console.print(table)
+    if out is not None:
+        console.print(f"rows: {out}", soft_wrap=True, highlight=False)
 
 
 @app.command("benchmarks")

@@ -173,7 +173,7 @@ def _choices(spec: BenchmarkSpec, where: str, row: Mapping[str, Any]) -> list[st
     if spec.choices_format == "list":
         return [str(choice) for choice in raw]
     if spec.choices_format == "list_lettered":
-        return [re.sub(_mark(0), "", str(choice), count=1).strip() for choice in raw]
+        return [re.sub(_mark(index), "", str(choice), count=1).strip() for index, choice in enumerate(raw)]
     if spec.choices_format == "dict":
         return [str(raw[key]) for key in sorted(raw)]
     texts = split_lettered_options(str(raw))

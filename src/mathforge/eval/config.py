@@ -45,6 +45,13 @@ class EvalConfig(BaseModel):
     system_prompt: str | None = None
     stop: list[str] = Field(default_factory=list)
     extractor: str | None = None
+    # Grading: an LLM "compare model" for the verdicts the rules leave uncertain (see mathforge.eval.judge)
+    judge: str | None = Field(
+        None, description="GGUF file, packaged alias, hub id or local directory; None: rules only"
+    )
+    judge_backend: str | None = Field(
+        None, description="llamacpp or hf for the judge; None: chosen from its model"
+    )
     # Decoding
     max_new_tokens: int | None = Field(None, ge=1, description="None: the benchmark's default budget")
     temperature: float = Field(0.0, ge=0.0)
@@ -77,6 +84,22 @@ class EvalConfig(BaseModel):
             raise ValueError(f"must be one of {', '.join(known)}, got '{value}'")
         return value
 
+    @field_validator("judge")
+    @classmethod
+    def _judge_named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("expected a model (GGUF file, gemma3-270m, hub id or directory), got ''")
+        return value
+
+    @field_validator("judge_backend")
+    @classmethod
+    def _judge_engine(cls, value: str | None) -> str | None:
+        from mathforge.backends import BACKENDS
+
+        if value is not None and value not in BACKENDS:
+            raise ValueError(f"must be one of {', '.join(BACKENDS)}, got '{value}'")
+        return value
+
     @field_validator("stop")
     @classmethod
     def _decoded_stops(cls, stops: list[str]) -> list[str]:
@@ -102,6 +125,8 @@ class EvalConfig(BaseModel):
             raise ValueError(f"k={max(self.k)} exceeds --n {self.n}")
         if self.prompt == "custom" and self.prompt_template is None:
             raise ValueError("--prompt custom needs --prompt-template FILE")
+        if self.judge_backend is not None and self.judge is None:
+            raise ValueError("--judge-backend needs --judge MODEL")
         return self
 
     @classmethod

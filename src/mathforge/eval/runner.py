@@ -31,6 +31,7 @@ from mathforge.backends import (
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
 from mathforge.eval.config import EvalConfig
+from mathforge.eval.judge import Judge, default_cache_path, judge_rows, resolve_judge, rule_rows, summarize
 from mathforge.eval.metrics import aggregate, default_ks
 from mathforge.eval.progress import EvalProgress
 from mathforge.eval.rundir import RunDir, write_json_atomic
@@ -51,22 +52,41 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
     """Run every benchmark of `config` on one model; return the metrics and where each run was written."""
     specs = [get_spec(name) for name in config.benchmarks]  # unknown names fail before the model loads
     engine_name, model_ref = resolve_model(config.model, config.backend)
-    backend = load_backend(
-        engine_name,
-        model_ref,
-        dtype=config.dtype,
-        device=config.device,
-        n_ctx=config.n_ctx,
-        n_threads=config.n_threads,
-        revision=config.revision,
-    )
+    judge_ref = resolve_judge(config.judge, config.judge_backend) if config.judge else None
+    engine_options: dict[str, Any] = {
+        "dtype": config.dtype,
+        "device": config.device,
+        "n_ctx": config.n_ctx,
+        "n_threads": config.n_threads,
+    }
+    backend = load_backend(engine_name, model_ref, revision=config.revision, **engine_options)
+    judge: Judge | None = None
     try:
+        if judge_ref is not None:
+            judge = _load_judge(config, judge_ref, (engine_name, model_ref), backend, engine_options)
         identity = backend.identity()
         # Every benchmark's data, prompt and run directory are checked before the first token is generated.
-        plans = [_plan(spec, config, backend, identity) for spec in specs]
-        return [_execute(plan, config, backend, identity, show_progress) for plan in plans]
+        plans = [_plan(spec, config, backend, identity, judge) for spec in specs]
+        return [_execute(plan, config, backend, identity, show_progress, judge) for plan in plans]
     finally:
+        if judge is not None:
+            judge.close()
         backend.close()
+
+
+def _load_judge(
+    config: EvalConfig,
+    judge_ref: tuple[str, str],
+    model_ref: tuple[str, str],
+    backend: Backend,
+    engine_options: dict[str, Any],
+) -> Judge:
+    """The --judge model, sharing the evaluated model's engine when it is the same model (no second load)."""
+    cache = default_cache_path(config.out, config.judge)
+    batch_size = config.batch_size or 8
+    if judge_ref == model_ref and config.revision is None:
+        return Judge(backend, cache=cache, batch_size=batch_size, owns_backend=False)
+    return Judge.load(*judge_ref, cache=cache, batch_size=batch_size, **engine_options)
 
 
 @dataclass
@@ -83,7 +103,9 @@ class _Plan:
     batch_size: int
 
 
-def _plan(spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: dict[str, Any]) -> _Plan:
+def _plan(
+    spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: dict[str, Any], judge: Judge | None
+) -> _Plan:
     items = _select(load_items(spec, "test", config.data_dir, seed=config.seed), config, spec.default_limit)
     prompt_config = PromptConfig(
         format=config.prompt or ("custom" if config.prompt_template else spec.default_prompt),
@@ -108,13 +130,20 @@ def _plan(spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: d
     extractor = config.extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
     batch_size = config.batch_size or _DEFAULT_BATCH.get(backend.name, 1)
     fingerprint = _fingerprint(spec, config, identity, prompter, params, extractor, batch_size)
+    if judge is not None:  # only then: runs without a judge keep their fingerprint and directory
+        fingerprint["judge"] = judge.fingerprint()
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = RunDir(config.out / _slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
     return _Plan(spec, items, prompter, params, extractor, run_dir, fingerprint, batch_size)
 
 
 def _execute(
-    plan: _Plan, config: EvalConfig, backend: Backend, identity: dict[str, Any], show_progress: bool
+    plan: _Plan,
+    config: EvalConfig,
+    backend: Backend,
+    identity: dict[str, Any],
+    show_progress: bool,
+    judge: Judge | None = None,
 ) -> RunResult:
     if config.fresh:
         plan.run_dir.clear()
@@ -126,13 +155,13 @@ def _execute(
     total, finished = len(plan.items), len(plan.items) - len(todo)
     with EvalProgress(plan.spec.name, total=total, done=finished, enabled=show_progress) as progress:
         for batch in _batches(todo, plan.batch_size):
-            rows = _generate_rows(batch, [position[item.id] for item in batch], plan, backend)
+            rows = _generate_rows(batch, [position[item.id] for item in batch], plan, backend, judge)
             plan.run_dir.append(rows)
             done.update({row["id"]: row for row in rows})
             progress.advance(len(rows), sum(sum(row["tokens"]) for row in rows))
 
     selected = [done[item.id] for item in plan.items]
-    metrics = _metrics(plan, config, identity, selected)
+    metrics = _metrics(plan, config, identity, selected, judge)
     write_json_atomic(plan.run_dir.metrics, metrics)
     return RunResult(plan.spec.name, plan.run_dir.path, metrics)
 
@@ -152,7 +181,7 @@ def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
 
 
 def _generate_rows(
-    batch: list[Item], seed_offsets: list[int], plan: _Plan, backend: Backend
+    batch: list[Item], seed_offsets: list[int], plan: _Plan, backend: Backend, judge: Judge | None = None
 ) -> list[dict[str, Any]]:
     prompts = [plan.prompter.render(item) for item in batch]
     started = time.perf_counter()
@@ -167,7 +196,7 @@ def _generate_rows(
             "are saved, re-run the same command to resume (a smaller --batch-size or --max-new-tokens may help)"
         ) from None
     seconds_each = (time.perf_counter() - started) / len(batch)
-    rows = []
+    rows, batch_verdicts = [], []
     for item, prompt, generation in zip(batch, prompts, generations, strict=True):
         texts = [completion.text for completion in generation.completions]
         extractions = [
@@ -177,6 +206,7 @@ def _generate_rows(
             for c in generation.completions
         ]
         verdicts = [grading.grade(e.answer, item.gold, plan.spec.answer_type) for e in extractions]
+        batch_verdicts.append(verdicts)
         rows.append(
             {
                 "id": item.id,
@@ -195,18 +225,32 @@ def _generate_rows(
                 **({"subsets": item.subsets} if item.subsets else {}),
             }
         )
+    if judge is not None:  # the uncertain verdicts go to the judge; its time is not the model's tokens/s
+        judge_rows(judge, rows, batch_verdicts)
     return rows
 
 
 def _metrics(
-    plan: _Plan, config: EvalConfig, identity: dict[str, Any], rows: list[dict[str, Any]]
+    plan: _Plan,
+    config: EvalConfig,
+    identity: dict[str, Any],
+    rows: list[dict[str, Any]],
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     tokens = sum(sum(row["tokens"]) for row in rows)
     seconds = sum(row["seconds"] for row in rows)
     answer_type = plan.spec.answer_type
-    scores = aggregate(
-        rows, config.k or default_ks(config.n), lambda a, b: grading.answers_equivalent(a, b, answer_type)
-    )
+    ks = config.k or default_ks(config.n)
+    scores = aggregate(rows, ks, lambda a, b: grading.answers_equivalent(a, b, answer_type))
+    judged = {}
+    if judge is not None:
+        judged["judge"] = {
+            "model": model_name(config.judge),
+            "identity": judge.model_identity,
+            "prompt": judge.fingerprint()["prompt"],
+            **summarize(rows),
+            "rule_acc": aggregate(rule_rows(rows), ks, lambda a, b: False)["acc"],
+        }
     return {
         "benchmark": plan.spec.name,
         "model": model_name(config.model),
@@ -218,8 +262,9 @@ def _metrics(
         "model_identity": identity,
         "prompt_source": plan.prompter.source,
         "config": config.model_dump(mode="json"),
+        **judged,
         "fingerprint": plan.fingerprint,
-        "versions": _versions(identity["backend"]),
+        "versions": _versions(identity["backend"], *([judge.model_identity["backend"]] if judge else [])),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -289,11 +334,12 @@ def _slug(model: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "__", model_name(model))
 
 
-def _versions(backend: str) -> dict[str, str]:
+def _versions(*backends: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     packages = ["mathforge", "sympy", "latex2sympy2_extended"]
-    packages += ["llama-cpp-python"] if backend == "llamacpp" else ["torch", "transformers"]
+    for backend in dict.fromkeys(backends):
+        packages += ["llama-cpp-python"] if backend == "llamacpp" else ["torch", "transformers"]
     found = {}
     for package in packages:
         with contextlib.suppress(PackageNotFoundError):

@@ -271,8 +271,9 @@ def _compare_structures(pred: _Parts | None, gold: _Parts | None, rel_tol: float
 
 # --- symbolic
 
-# latex2sympy reads "1000(26)" as the mixed number 1026 and "2(3)" as 5; a digit before "(" is a product.
-_DIGIT_PAREN = re.compile(r"(?<=\d)\s*(?=\()")
+# latex2sympy reads "1000(26)" as the mixed number 1026, "2(3)" as 5 and "\pi(10)" as a function call: a
+# digit or \pi before "(" is a product.
+_DIGIT_PAREN = re.compile(r"(?:(?<=\d)|(?<=\\pi))\s*(?=\()")
 # Decimals become exact fractions before parsing, so that 0.1 + 0.2 = 0.3 holds exactly.
 _DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
 
@@ -346,8 +347,11 @@ def _sample_values(difference, reference):  # noqa: ANN001, ANN202
     points = [{s: sympy.Rational(rng.randint(11, 97), rng.randint(3, 19)) for s in symbols} for _ in range(3)]
     out = []
     for point in points[: 3 if symbols else 1]:
-        d = complex(difference.subs(point).evalf(30))
-        r = complex(reference.subs(point).evalf(30))
+        try:
+            d = complex(difference.subs(point).evalf(30))
+            r = complex(reference.subs(point).evalf(30))
+        except (TypeError, ValueError):  # not a number at this point (an unknown function, a set, ...)
+            return None
         if any(v != v or abs(v) == float("inf") for v in (d, r)):  # nan or infinity
             return None
         out.append((abs(d), abs(r)))

@@ -107,7 +107,7 @@ def clean(text: str, *, keep_equation: bool = False) -> str:
     s = _TRAILING_WORDS.sub(r"\1", s)
     s = re.sub(r" (?:and|or) ", ",", s)  # "2 or 3" lists two answers, like "2, 3"
     s = _drop_thousands_separators(s)
-    s = re.sub(r"[.,;!\s]+$", "", s)
+    s = re.sub(r"[.,;\s]+$", "", s)  # not "!": "5!" is a factorial
     if not keep_equation:
         s = _VARIABLE_PREFIX.sub("", s, count=1) or s
     # The mixed number "2 1/2" in LaTeX's spelling, before dropping spaces could make it 21/2.

@@ -1,0 +1,295 @@
+"""Readers for other harnesses' output files: each row becomes a `SourceRow` with its raw completions.
+
+Formats (`FORMATS`):
+
+- `mathforge`: our own samples.jsonl rows (`id`, `question`, `gold`, `completions`, `preds`, `correct`, ...).
+- `math-eval-harness` (ZubinGou/math-evaluation-harness) and `qwen25-math` (QwenLM/Qwen2.5-Math's
+  evaluation, a fork writing the same rows): `idx`, `question`, `gt` (gold as that harness normalised it),
+  `code` (the list of completions), `pred`, `score`, plus dataset fields (`level`, `type`, `choices`, ...).
+  The row schemas are the same, so `auto` tells them apart only by the file name: Qwen2.5-Math's prompt types
+  (`qwen25-math-cot`, `qwen-boxed`, ...) appear in its output names; anything else reads as math-eval-harness.
+- `lm-eval` (EleutherAI lm-evaluation-harness `--log_samples`, `samples_<task>_*.jsonl`): `doc_id`, `doc` (the
+  dataset row), `target`, `resps` (list of lists of generated strings), `filtered_resps`, and metric fields.
+  A task with several filters logs every document once per filter with the same `resps`: the first row of a
+  `doc_id` is kept (its filter's metric is the source score).
+
+A reader never trusts the stored predictions or verdicts for grading: they are kept only as `source_pred` and
+`source_score`, for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
+from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices
+from mathforge.benchmarks.spec import BenchmarkSpec
+from mathforge.errors import MathforgeError
+
+FORMATS: tuple[str, ...] = ("mathforge", "math-eval-harness", "qwen25-math", "lm-eval")
+
+# Prompt types only Qwen2.5-Math's evaluation has; they appear in its output file names
+# ("test_qwen25-math-cot_-1_seed0_t0.0_s0_e-1.jsonl").
+_QWEN_FILE = re.compile(r"qwen", re.IGNORECASE)
+
+
+@dataclass
+class SourceRow:
+    """One item of a source file, independent of its format."""
+
+    line: int  # 1-based line in the file, for error messages
+    id: str
+    question: str
+    gold: str | None  # None: the file has none (only allowed when golds come from --data-dir)
+    completions: list[str]
+    choices: list[str] | None = None
+    # Per completion: whether generation stopped at the token budget (only our own rows record it).
+    truncated: list[bool] | None = None
+    source_pred: list[Any] | None = None
+    source_score: list[Any] | None = None
+    subsets: dict[str, str] = field(default_factory=dict)
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each non-blank line of a JSONL file; one-line errors for anything else."""
+    if not path.exists():
+        raise MathforgeError(f"{path}: no such file")
+    if not path.is_file():
+        raise MathforgeError(f"{path}: not a file")
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise MathforgeError(f"cannot read {path}: {error.strerror or error}") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MathforgeError(f"{path}:{number}: not UTF-8 text") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise MathforgeError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise MathforgeError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield number, row
+
+
+def detect_format(path: Path, line: int, row: Mapping[str, Any]) -> str:
+    """The format of a file, from its first row's keys (and, for the harness twins, the file name)."""
+    if "doc_id" in row and "resps" in row:
+        return "lm-eval"
+    if "completions" in row and "id" in row:
+        return "mathforge"
+    if "code" in row and "idx" in row:
+        return "qwen25-math" if _QWEN_FILE.search(path.name) else "math-eval-harness"
+    keys = ", ".join(sorted(row)[:12]) or "none"
+    raise MathforgeError(
+        f"{path}:{line}: cannot tell the file's format from its keys ({keys}); pass --format "
+        f"{' or '.join(FORMATS)}"
+    )
+
+
+def load_source(
+    path: Path, fmt: str, spec: BenchmarkSpec, need_gold: bool = True
+) -> tuple[str, list[SourceRow]]:
+    """The format (resolved when `fmt` is "auto") and the rows of `path`, read for benchmark `spec`.
+
+    `need_gold`: a row without a gold answer is an error (False when golds come from the benchmark's data).
+    """
+    if fmt != "auto" and fmt not in FORMATS:
+        raise MathforgeError(f"--format: must be one of auto, {', '.join(FORMATS)}; got '{fmt}'")
+    rows: list[SourceRow] = []
+    seen: dict[str, int] = {}
+    for number, raw in read_rows(path):
+        if fmt == "auto":
+            fmt = detect_format(path, number, raw)
+        where = f"{path}:{number}"
+        if fmt == "lm-eval":
+            _require(raw, ("doc_id", "doc", "resps"), where, fmt)
+            if to_text(raw["doc_id"]) in seen:  # the same document under the next filter
+                continue
+            row = _lm_eval_row(raw, number, where, spec, need_gold)
+        elif fmt == "mathforge":
+            _require(raw, ("id", "question", "completions", *(("gold",) if need_gold else ())), where, fmt)
+            row = _mathforge_row(raw, number, where)
+        else:
+            _require(raw, ("idx", "question", "code", *(("gt",) if need_gold else ())), where, fmt)
+            row = _harness_row(raw, number, where, spec)
+        if row.id in seen:
+            raise MathforgeError(f"{where}: duplicate id '{row.id}' (first at line {seen[row.id]})")
+        seen[row.id] = number
+        rows.append(row)
+    if fmt == "auto" or not rows:
+        raise MathforgeError(f"{path}: no rows to regrade")
+    return fmt, rows
+
+
+def _require(row: Mapping[str, Any], fields: tuple[str, ...], where: str, fmt: str) -> None:
+    for name in fields:
+        if name not in row:
+            raise MathforgeError(f"{where}: missing field '{name}' (format {fmt})")
+
+
+def _texts(value: Any, where: str, name: str) -> list[str]:
+    """A completion list: a list of strings (or one string)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+        raise MathforgeError(f"{where}: field '{name}' must be a list of strings")
+    if not value:
+        raise MathforgeError(f"{where}: field '{name}' holds no completions")
+    return value
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return value if isinstance(value, list) else [value]
+
+
+def _subsets(spec: BenchmarkSpec, row: Mapping[str, Any]) -> dict[str, str]:
+    return {name: to_text(row[key]) for name, key in spec.subsets.items() if row.get(key) is not None}
+
+
+def _row_choices(spec: BenchmarkSpec, row: Mapping[str, Any], where: str) -> list[str] | None:
+    """Options of a multiple-choice row, when it carries them under the benchmark's field."""
+    if not spec.choices_field or row.get(spec.choices_field) is None:
+        return None
+    return _choices(spec, where, row)
+
+
+def _mathforge_row(raw: Mapping[str, Any], number: int, where: str) -> SourceRow:
+    completions = _texts(raw["completions"], where, "completions")
+    reasons = raw.get("finish_reasons")
+    truncated = (
+        [reason == "length" for reason in reasons]
+        if isinstance(reasons, list) and len(reasons) == len(completions)
+        else None
+    )
+    choices = raw.get("choices")
+    return SourceRow(
+        line=number,
+        id=to_text(raw["id"]),
+        question=str(raw["question"]),
+        gold=to_text(raw["gold"]) if raw.get("gold") is not None else None,
+        completions=completions,
+        choices=[str(choice) for choice in choices] if isinstance(choices, list) else None,
+        truncated=truncated,
+        source_pred=_as_list(raw.get("preds")),
+        source_score=_as_list(raw.get("correct")),
+        subsets={str(k): to_text(v) for k, v in (raw.get("subsets") or {}).items()},
+    )
+
+
+def _harness_row(raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec) -> SourceRow:
+    return SourceRow(
+        line=number,
+        id=to_text(raw["idx"]),
+        question=str(raw["question"]),
+        gold=to_text(raw["gt"]) if raw.get("gt") is not None else None,
+        completions=_texts(raw["code"], where, "code"),
+        choices=_row_choices(spec, raw, where),
+        source_pred=_as_list(raw.get("pred")),
+        source_score=_as_list(raw.get("score")),
+        subsets=_subsets(spec, raw),
+    )
+
+
+def _lm_eval_row(
+    raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
+) -> SourceRow:
+    doc = raw["doc"]
+    if not isinstance(doc, dict):
+        raise MathforgeError(f"{where}: field 'doc' must be an object")
+    # lm-eval logs hub rows: give their columns the names the declaration uses.
+    hub = spec.test.hub
+    if hub is not None and hub.fields:
+        renames = {hub_name: local for local, hub_name in hub.fields.items()}
+        doc = {renames.get(key, key): value for key, value in doc.items()}
+    resps = raw["resps"]
+    if not isinstance(resps, list):
+        raise MathforgeError(f"{where}: field 'resps' must be a list")
+    flat = [text for inner in resps for text in (inner if isinstance(inner, list) else [inner])]
+    if not all(isinstance(text, str) for text in flat):
+        raise MathforgeError(
+            f"{where}: field 'resps' holds no generated text (a loglikelihood task?); regrade reads the "
+            "output of generate_until tasks"
+        )
+    return SourceRow(
+        line=number,
+        id=to_text(raw["doc_id"]),
+        question=_lm_eval_question(doc, where, spec),
+        gold=_lm_eval_gold(raw, doc, where, spec, need_gold),
+        completions=_texts(flat, where, "resps"),
+        choices=_row_choices(spec, doc, where),
+        source_pred=_flatten(raw.get("filtered_resps")),
+        source_score=_lm_eval_score(raw),
+        subsets=_subsets(spec, doc),
+    )
+
+
+def _lm_eval_question(doc: Mapping[str, Any], where: str, spec: BenchmarkSpec) -> str:
+    try:
+        return _QUESTION_FORMATTER.vformat(spec.question_template, (), doc).strip()
+    except (KeyError, IndexError, ValueError):
+        pass
+    for name in ("question", "problem", "input"):  # a task whose doc schema differs from the declaration
+        if isinstance(doc.get(name), str):
+            return doc[name].strip()
+    raise MathforgeError(
+        f"{where}: no question in 'doc' (benchmark '{spec.name}' reads '{spec.question_template}')"
+    )
+
+
+def _lm_eval_gold(
+    raw: Mapping[str, Any], doc: Mapping[str, Any], where: str, spec: BenchmarkSpec, need_gold: bool
+) -> str | None:
+    """The doc's answer field through the declared gold rules, as the loaders derive it; else the target.
+
+    A target the rules do not fit (lm-eval's doc_to_target often reduces "... #### 18" to "18" already) is
+    taken as it is.
+    """
+    if spec.answer_field in doc:
+        try:
+            return derive_gold(doc[spec.answer_field], doc, spec.gold_rules)
+        except GoldRuleError:
+            pass
+    target = raw.get("target")
+    if isinstance(target, list) and len(target) == 1:
+        target = target[0]
+    if target is None or target == "":
+        if need_gold:
+            raise MathforgeError(
+                f"{where}: no gold answer: neither 'doc.{spec.answer_field}' nor 'target' (format lm-eval)"
+            )
+        return None
+    try:
+        return derive_gold(target, doc, spec.gold_rules)
+    except GoldRuleError:
+        return to_text(target)
+
+
+def _flatten(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return [value]
+    return [item for inner in value for item in (inner if isinstance(inner, list) else [inner])]
+
+
+def _lm_eval_score(raw: Mapping[str, Any]) -> list[Any] | None:
+    """The row's own verdict: its first declared metric (exact_match for the math tasks), when a number."""
+    names = raw.get("metrics") if isinstance(raw.get("metrics"), list) else []
+    for name in [*names, "exact_match", "acc"]:
+        value = raw.get(name)
+        if isinstance(value, bool | int | float):
+            return [value]
+    return None

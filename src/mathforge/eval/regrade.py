@@ -1,0 +1,346 @@
+"""Regrade an output file (ours or another harness's) with mathforge's answer extraction and grading.
+
+`regrade_file` reads the raw completions of each row (see `formats` for the readers; the file's stored
+predictions and verdicts are never used for grading, only kept for comparison), extracts and grades every
+completion, and computes the runner's metrics plus agreement with the file's own verdicts.
+
+Gold answers come from the file, or with `data_dir` from the registered benchmark: each row is matched to a
+benchmark item by its question text, whitespace-normalised; failing that, by a looser key (Unicode NFKC,
+case-folded, all whitespace removed); failing that, by the looser key of the text before a suffix the
+harnesses append to questions ("(Yes or No)", "(True or False)", "Answer Choices: ..."). Ids are never used to
+match, since harnesses number items differently (math-evaluation-harness numbers MATH-500 0..499, the
+benchmark names it "test/algebra/1.json") and a wrong match would silently grade against another problem's
+gold; they only break ties between items with the same text. A row whose question is not in the benchmark is
+an error naming FILE:line.
+
+Every completion is extracted with the benchmark's extractor (the one `mathforge eval` uses) and
+`truncated=False`, except that our own rows' `finish_reasons` are honoured as the runner did (a completion cut
+at the token budget needs a stated answer).
+
+`workers` > 1 grades chunks of rows in that many processes; the rows come back in file order and equal those
+of a single process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import inspect
+import json
+import multiprocessing
+import os
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mathforge import grading
+from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
+from mathforge.errors import MathforgeError
+from mathforge.eval.formats import FORMATS, SourceRow, load_source
+from mathforge.eval.metrics import aggregate, default_ks
+
+__all__ = ["FORMATS", "RegradeResult", "regrade_file", "write_rows"]
+
+
+@dataclass
+class RegradeResult:
+    path: Path
+    benchmark: str
+    format: str
+    rows: list[dict[str, Any]]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What grading one row needs (picklable, for the worker processes)."""
+
+    completions: tuple[str, ...]
+    truncated: tuple[bool, ...]
+    gold: str
+    question: str
+    choices: tuple[str, ...] | None
+
+
+def regrade_file(
+    path: str | Path,
+    bench: str,
+    fmt: str = "auto",
+    data_dir: str | Path | None = None,
+    workers: int = 1,
+    rel_tol: float = 0.0,
+    timeout: float | None = None,
+    extractor: str | None = None,
+) -> RegradeResult:
+    """Extract and grade every completion of the output file `path` as benchmark `bench`.
+
+    `fmt`: "auto" or one of `FORMATS`. `data_dir`: take golds (and choices) from the benchmark's files there,
+    matching rows by question text. `rel_tol`, `timeout`: passed to `grading.grade`. `extractor`: one of
+    `grading.EXTRACTORS` [default: the one `mathforge eval` uses for the benchmark].
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    spec = get_spec(bench)
+    if workers < 1:
+        raise MathforgeError(f"--workers: must be at least 1, got {workers}")
+    if rel_tol < 0:
+        raise MathforgeError(f"--rel-tol: must be 0 or more, got {rel_tol}")
+    if timeout is not None and timeout <= 0:
+        raise MathforgeError(f"--grade-timeout: must be above 0 seconds, got {timeout}")
+    if extractor is not None and extractor not in grading.EXTRACTORS:
+        raise MathforgeError(
+            f"--extractor: must be one of {', '.join(grading.EXTRACTORS)}; got '{extractor}'"
+        )
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise MathforgeError(f"--data-dir: no such directory: {data_dir}")
+    fmt, sources = load_source(path, fmt, spec, need_gold=data_dir is None)
+    items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
+    extractor = extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
+
+    tasks = [_task(source, item) for source, item in zip(sources, items, strict=True)]
+    graded = _grade_all(tasks, extractor, spec.answer_type, rel_tol, timeout, workers)
+    rows = [
+        _output_row(source, item, task, result)
+        for source, item, task, result in zip(sources, items, tasks, graded, strict=True)
+    ]
+    metrics = _metrics(rows, spec, fmt, path, data_dir, timeout, extractor)
+    metrics.update(workers=workers, seconds=round(time.perf_counter() - started, 3))
+    return RegradeResult(path=path, benchmark=spec.name, format=fmt, rows=rows, metrics=metrics)
+
+
+def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a samples file atomically: a temporary file beside `path`, fsynced, then renamed over it."""
+    path = Path(path)
+    if path.is_dir():
+        raise MathforgeError(f"--out: {path} is a directory; give a file name such as {path}/samples.jsonl")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- matching rows to benchmark items
+
+
+# What math-evaluation-harness and Qwen2.5-Math append to a question (in `_loose_key` form).
+_HARNESS_SUFFIXES = ("(yesorno)", "(trueorfalse)", "answerchoices", "pleaseselectfromthefollowingoptions")
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _loose_key(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _match(sources: list[SourceRow], spec: BenchmarkSpec, path: Path, data_dir: str | Path) -> list[Item]:
+    items = load_items(spec, "test", data_dir)
+    exact: dict[str, list[Item]] = defaultdict(list)
+    loose: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        exact[_key(item.question)].append(item)
+        loose[_loose_key(item.question)].append(item)
+    matched = []
+    for source in sources:
+        found = exact.get(_key(source.question)) or _find_loose(loose, _loose_key(source.question))
+        if not found:
+            raise MathforgeError(
+                f"{path}:{source.line}: question of row '{source.id}' not found in benchmark '{spec.name}' "
+                f"under {data_dir} (another benchmark's file, or its question text differs)"
+            )
+        matched.append(_pick(found, source, path, spec))
+    return matched
+
+
+def _find_loose(loose: dict[str, list[Item]], key: str) -> list[Item] | None:
+    if key in loose:
+        return loose[key]
+    for suffix in _HARNESS_SUFFIXES:
+        position = key.find(suffix)
+        if position > 0 and key[:position] in loose:
+            return loose[key[:position]]
+    return None
+
+
+def _pick(found: list[Item], source: SourceRow, path: Path, spec: BenchmarkSpec) -> Item:
+    """One item among those with the row's question text: the only one, the one with the row's id, or any
+    when they all have the same gold."""
+    if len(found) == 1:
+        return found[0]
+    same_id = [item for item in found if item.id == source.id]
+    if len(same_id) == 1:
+        return same_id[0]
+    if len({item.gold for item in found}) == 1:
+        return found[0]
+    raise MathforgeError(
+        f"{path}:{source.line}: question of row '{source.id}' matches {len(found)} items of benchmark "
+        f"'{spec.name}' with different golds ({', '.join(item.id for item in found[:5])})"
+    )
+
+
+# --- grading
+
+
+def _task(source: SourceRow, item: Item | None) -> _Task:
+    gold = item.gold if item is not None else source.gold
+    assert gold is not None  # load_source requires a gold when there is no benchmark item
+    choices = item.choices if item is not None else source.choices
+    return _Task(
+        completions=tuple(source.completions),
+        truncated=tuple(source.truncated or [False] * len(source.completions)),
+        gold=gold,
+        question=item.question if item is not None else source.question,
+        choices=tuple(choices) if choices else None,
+    )
+
+
+def _grade_all(
+    tasks: list[_Task], extractor: str, answer_type: str, rel_tol: float, timeout: float | None, workers: int
+) -> list[list[tuple[str | None, str, bool, str]]]:
+    grade = functools.partial(
+        _grade_chunk, extractor=extractor, answer_type=answer_type, rel_tol=rel_tol, timeout=timeout
+    )
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        return grade(tasks)
+    # A few chunks per worker: long MATH rows and short GSM8K rows even out; map keeps the file's order.
+    size = max(1, -(-len(tasks) // (workers * 4)))
+    chunks = [tasks[start : start + size] for start in range(0, len(tasks), size)]
+    # "spawn": a clean interpreter per worker, whatever threads and grading children this process holds.
+    context = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            return [result for chunk in pool.map(grade, chunks) for result in chunk]
+    except concurrent.futures.process.BrokenProcessPool:
+        raise MathforgeError("a grading worker process died (out of memory?); try fewer --workers") from None
+
+
+def _grade_chunk(
+    tasks: list[_Task], extractor: str, answer_type: str, rel_tol: float, timeout: float | None
+) -> list[list[tuple[str | None, str, bool, str]]]:
+    """(pred, extract rule, correct, grade rule) per completion, per task."""
+    results = []
+    for task in tasks:
+        several = _several(task.question)
+        graded = []
+        for text, truncated in zip(task.completions, task.truncated, strict=True):
+            extraction = grading.extract_answer(
+                text, extractor, list(task.choices) if task.choices else None, truncated=truncated, **several
+            )
+            verdict = grading.grade(
+                extraction.answer, task.gold, answer_type, rel_tol=rel_tol, timeout=timeout
+            )
+            graded.append((extraction.answer, extraction.rule, verdict.correct, verdict.rule))
+        results.append(graded)
+    return results
+
+
+@functools.cache
+def _several_support() -> Any:
+    """`asks_for_several` when this grading package has it and `extract_answer` takes `several=`."""
+    from mathforge.grading import extract
+
+    asks = getattr(grading, "asks_for_several", None) or getattr(extract, "asks_for_several", None)
+    takes = "several" in inspect.signature(grading.extract_answer).parameters
+    return asks if asks is not None and takes else None
+
+
+def _several(question: str) -> dict[str, Any]:
+    asks = _several_support()
+    return {"several": asks(question)} if asks is not None else {}
+
+
+# --- rows and metrics
+
+
+def _output_row(
+    source: SourceRow,
+    item: Item | None,
+    task: _Task,
+    graded: list[tuple[str | None, str, bool, str]],
+) -> dict[str, Any]:
+    subsets = item.subsets if item is not None else source.subsets
+    row: dict[str, Any] = {
+        "id": source.id,
+        "question": task.question,
+        "gold": task.gold,
+        "completions": list(task.completions),
+        "preds": [pred for pred, _, _, _ in graded],
+        "correct": [correct for _, _, correct, _ in graded],
+        "extract_rules": [rule for _, rule, _, _ in graded],
+        "grade_rules": [rule for _, _, _, rule in graded],
+        "source_pred": source.source_pred,
+        "source_score": source.source_score,
+        "source_line": source.line,
+    }
+    if item is not None:
+        row["bench_id"] = item.id
+        if source.gold is not None:
+            row["source_gold"] = source.gold
+    if task.choices:
+        row["choices"] = list(task.choices)
+    if subsets:
+        row["subsets"] = subsets
+    return row
+
+
+def _metrics(
+    rows: list[dict[str, Any]],
+    spec: BenchmarkSpec,
+    fmt: str,
+    path: Path,
+    data_dir: str | Path | None,
+    timeout: float | None,
+    extractor: str,
+) -> dict[str, Any]:
+    n_samples = min(len(row["correct"]) for row in rows)
+    answer_type = spec.answer_type
+    scores = aggregate(
+        rows,
+        default_ks(n_samples),
+        lambda a, b: grading.answers_equivalent(a, b, answer_type, timeout=timeout),
+    )
+    rules = [rule for row in rows for rule in row["grade_rules"]]
+    metrics: dict[str, Any] = {
+        "benchmark": spec.name,
+        "format": fmt,
+        "file": str(path),
+        **scores,
+        "extractor": extractor,
+        "gold_from": str(data_dir) if data_dir is not None else "file",
+        "timeouts": rules.count("timeout"),
+        "grading_errors": rules.count("error"),
+    }
+    if data_dir is not None:
+        metrics["gold_differs_from_file"] = sum(
+            1 for row in rows if "source_gold" in row and row["source_gold"] != row["gold"]
+        )
+    # Agreement with the file's own verdicts, completion by completion, where it has one per completion.
+    compared = agree = 0
+    source_shares = []
+    for row in rows:
+        theirs = row["source_score"]
+        if not isinstance(theirs, list) or len(theirs) != len(row["correct"]):
+            continue
+        flags = [bool(score) for score in theirs]
+        compared += len(flags)
+        agree += sum(mine == flag for mine, flag in zip(row["correct"], flags, strict=True))
+        source_shares.append(sum(flags) / len(flags))
+    if compared:
+        metrics["compared_with_source"] = compared
+        metrics["agree_with_source"] = agree
+        metrics["agree_with_source_pct"] = round(100.0 * agree / compared, 4)
+        if len(source_shares) == len(rows):
+            metrics["source_acc"] = round(100.0 * sum(source_shares) / len(source_shares), 4)
+    return metrics
