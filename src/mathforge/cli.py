@@ -88,6 +88,12 @@ def eval_command(
     judge_backend: Annotated[
         str | None, typer.Option(help="llamacpp or hf for --judge [default: from the judge model]")
     ] = None,
+    rel_tol: Annotated[
+        float, typer.Option(help="Relative tolerance for numeric answers, where rounded answers count (0: exact)")
+    ] = 0.0,
+    grade_timeout: Annotated[
+        float | None, typer.Option(help="Seconds allowed per symbolic comparison [default: 5]")
+    ] = None,
     max_new_tokens: Annotated[
         int | None,
         typer.Option(help="Generation budget per completion [default: per benchmark, 1024; arith 256]"),
@@ -141,6 +147,8 @@ def eval_command(
         extractor=extractor,
         judge=judge,
         judge_backend=judge_backend,
+        rel_tol=rel_tol,
+        grade_timeout=grade_timeout,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         top_p=top_p,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mathforge.grading import EXTRACTORS, Extraction, cut_invented_continuation, extract_answer, last_boxed
+from mathforge.grading import (
+    EXTRACTORS,
+    Extraction,
+    asks_for_several,
+    cut_invented_continuation,
+    extract_answer,
+    last_boxed,
+)
 
 LOOP = "He pays 5 + 5 = 10 dollars.\n" * 8
 
@@ -22,6 +29,12 @@ LOOP = "He pays 5 + 5 = 10 dollars.\n" * 8
         (r"\boxed{}", ""),
         (r"cut off in the box: \boxed{\frac{1", None),
         ("no box at all", None),
+        # Escaped braces are set braces and do not group: the box still ends at its own "}".
+        (r"\boxed{\{1, 2\} \cup \{3\}} and more", r"\{1, 2\} \cup \{3\}"),
+        (r"\boxed{\left\{ x \mid x > 0 \right.} then }", r"\left\{ x \mid x > 0 \right."),
+        (r"\boxed{\boxed{5}}", "5"),
+        ("a stray } closes nothing: \\boxed{7}", "7"),
+        ("ends with the command alone \\boxed", None),
     ],
 )
 def test_last_boxed(text: str, expected: str | None) -> None:
@@ -108,7 +121,9 @@ def test_cut_invented_continuation(text: str, expected: str) -> None:
         ("#### $1,000", "gsm8k", ("1,000", "hashes")),
         ("The answer is 70. Later 3", "gsm8k", ("70", "answer_is")),
         ("5 + 7 = 12", "gsm8k", ("12", "last_number")),
-        ("\\boxed{5} but 7", "gsm8k", ("7", "last_number")),
+        # A boxed answer is a stated answer: it beats the last number for GSM8K too (chat models box).
+        ("\\boxed{5} but 7", "gsm8k", ("5", "boxed")),
+        ("#### 5\nso \\boxed{7}", "gsm8k", ("5", "hashes")),
     ],
 )
 def test_extract_answer(completion: str, extractor: str, expected: tuple[str | None, str]) -> None:
@@ -137,8 +152,8 @@ OPTIONS = ["12", "42", "7", "\\frac{1}{2}"]
         ("A, C", None, ("AC", "choice")),
         ("The answer is C and A.", None, ("AC", "answer_is")),
         ("\\boxed{B, D}", None, ("BD", "boxed")),
-        ("Option (A) is 5 and option (B) is 6, hence we choose\nC", None, ("C", "choice")),
-        ("Option (A) fails, so we choose (D) instead.", None, ("D", "choice")),
+        ("Option (A) is 5 and option (B) is 6, hence we choose\nC", None, ("C", "answer_is")),
+        ("Option (A) fails, so we choose (D) instead.", None, ("D", "answer_is")),
         # "A" as an English word and a name that starts with a capital letter are no letters.
         ("the answer is Bob", None, (None, "none")),
         ("A train leaves at 5. So the speed is 42.", None, (None, "none")),
@@ -188,3 +203,106 @@ def test_truncated_completions_need_a_stated_answer(
     completion: str, extractor: str, choices: list[str] | None, expected: str | None
 ) -> None:
     assert extract_answer(completion, extractor, choices, truncated=True).answer == expected
+
+
+@pytest.mark.parametrize(
+    ("completion", "kwargs", "expected"),
+    [
+        # Several boxed answers for a question that asks for several: joined, distinct, in order.
+        ("so $x = \\boxed{2}$ or $x = \\boxed{-3}$.", {"several": True}, "2, -3"),
+        ("x = \\boxed{2} or x = \\boxed{-3}", {"several": True}, "2, -3"),
+        ("The roots are\n$x_1 = \\boxed{2}$\n$x_2 = \\boxed{-3}$\n", {"several": True}, "2, -3"),
+        ("$$x = \\boxed{2} \\quad \\text{or} \\quad x = \\boxed{-3}$$", {"several": True}, "2, -3"),
+        ("\\boxed{1}, \\boxed{1}, \\boxed{5}", {"several": True}, "1, 5"),
+        ("\\boxed{2, -3}", {"several": True}, "2, -3"),
+        # Without `several`, the last box; and a box that words separate from the last is no part of it.
+        ("so $x = \\boxed{2}$ or $x = \\boxed{-3}$.", {}, "-3"),
+        ("We get $\\boxed{5}$ first. Checking again, the answer is $\\boxed{7}$.", {"several": True}, "7"),
+        # boxed="first": the first box states the answer (prompts whose answer comes first, then a check).
+        ("\\boxed{12}. Check: 3 * 4 = \\boxed{12}; then also \\boxed{99}", {"boxed": "first"}, "12"),
+        (
+            "x = \\boxed{2} or x = \\boxed{-3}. Finally \\boxed{0}",
+            {"boxed": "first", "several": True},
+            "2, -3",
+        ),
+        ("\\boxed{\\frac{1", {"boxed": "first"}, None),
+    ],
+)
+def test_several_and_first_boxes(completion: str, kwargs: dict[str, object], expected: str | None) -> None:
+    assert extract_answer(completion, **kwargs).answer == expected  # type: ignore[arg-type]
+
+
+def test_keyword_defaults_keep_the_old_call_working() -> None:
+    # The eval runner calls extract_answer(text, extractor, choices, truncated=...).
+    assert extract_answer("x = \\boxed{2} or x = \\boxed{-3}", "auto", None, truncated=False).answer == "-3"
+    with pytest.raises(ValueError, match="unknown boxed"):
+        extract_answer("\\boxed{1}", boxed="middle")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Find all solutions to $x^2 = 4$. Enter all the solutions, separated by commas.", True),
+        ("Find all values of $x$ such that $x^2 = 9$.", True),
+        ("List all primes less than 10.", True),
+        ("What are all possible values of $k$?", True),
+        ("Find all possible values of $a+b$.", True),
+        ("Enter the roots, separated by commas.", True),
+        ("Enter your answer as a list of those options that are always true.", True),
+        ("Which of the following are true? Select all that apply.", True),
+        ("Compute the two roots of $f(x) + g(x) = 0.$", True),
+        # One number is asked for, even though "all" is said.
+        ("Find the sum of all possible values of $n$.", False),
+        ("What is the product of all possible values of $x$?", False),
+        (
+            "Let $a$ be a real number such that all the roots of $x^3 + ax + 1$ are real. Find the smallest $a$.",
+            False,
+        ),
+        ("Find the number of solutions to $\\sin x = x/10$.", False),
+        ("Find the maximum value of $4(x + 7)(2 - x)$ over all real numbers $x$.", False),
+        ("Find all $x$ such that $x^2 < 4$. Express your answer in interval notation.", False),
+        ("What is $1 + 1$?", False),
+    ],
+)
+def test_asks_for_several(question: str, expected: bool) -> None:
+    assert asks_for_several(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("completion", "choices", "expected"),
+    [
+        # The common ways of naming one letter.
+        ("(B)", None, ("B", "choice")),
+        ("B", None, ("B", "choice")),
+        ("B) 42", None, ("B", "choice")),
+        ("**Answer:** B", None, ("B", "answer_is")),
+        ("ANSWER: (c)", None, (None, "none")),  # a lowercase letter is a word, not an option
+        ("The correct answer is **(C) 7**.", None, ("C", "answer_is")),
+        ("The answer is option D.", None, ("D", "answer_is")),
+        ("So the answer is $\\boxed{\\text{(A)}}$.", None, ("A", "boxed")),
+        ("So the answer is $\\boxed{\\textbf{(C)}}$.", None, ("C", "boxed")),
+        ("Therefore, (B) is correct.", None, ("B", "answer_is")),
+        ("Option C is the right answer.", None, ("C", "answer_is")),
+        ("I would choose option B.", None, ("B", "answer_is")),
+        ("The answer is B. This is correct because 6 * 7 = 42.", None, ("B", "answer_is")),
+        ("所以答案是 C。", None, ("C", "answer_is")),
+        ("故选：D", None, ("D", "answer_is")),
+        # Several letters for multi-answer questions.
+        ("The correct options are A and C.", None, ("AC", "answer_is")),
+        ("The answers are (B), (D).", None, ("BD", "answer_is")),
+        ("Answer: A, C, D", None, ("ACD", "answer_is")),
+        ("\\boxed{A} and \\boxed{C}", None, ("C", "boxed")),
+        # Options restated in order, then the answer as a value: its text decides, not the last "(D)".
+        ("(A) 12 (B) 42 (C) 7 (D) 1/2\nWe compute 6 * 7 = 42. The answer is 42.", OPTIONS, ("B", "choice")),
+        ("(A) 12 (B) 42 (C) 7 (D) 1/2\nThe answer is $\\boxed{42}$.", OPTIONS, ("B", "choice")),
+        ("(A) 12\n(B) 42\n(C) 7\n(D) 1/2", OPTIONS, (None, "none")),
+        # Elimination that ends on a letter is an answer.
+        ("(A) is too small. (B) is too large. So it must be (C).", OPTIONS, ("C", "choice")),
+    ],
+)
+def test_choice_forms(completion: str, choices: list[str] | None, expected: tuple[str | None, str]) -> None:
+    assert extract_answer(completion, "choice", choices) == Extraction(*expected)
+
+
+def test_several_letters_from_several_boxes() -> None:
+    assert extract_answer("\\boxed{A} and \\boxed{C}", "choice", several=True) == Extraction("AC", "boxed")

@@ -52,6 +52,10 @@ class EvalConfig(BaseModel):
     judge_backend: str | None = Field(
         None, description="llamacpp or hf for the judge; None: chosen from its model"
     )
+    rel_tol: float = Field(0.0, ge=0.0, lt=1.0, description="relative tolerance for numbers; 0: exact")
+    grade_timeout: float | None = Field(
+        None, gt=0.0, description="seconds per symbolic comparison; None: the grader's default (5 s)"
+    )
     # Decoding
     max_new_tokens: int | None = Field(None, ge=1, description="None: the benchmark's default budget")
     temperature: float = Field(0.0, ge=0.0)

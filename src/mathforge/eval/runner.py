@@ -101,6 +101,8 @@ class _Plan:
     run_dir: RunDir
     fingerprint: dict[str, Any]
     batch_size: int
+    rel_tol: float = 0.0
+    grade_timeout: float | None = None
 
 
 def _plan(
@@ -134,7 +136,9 @@ def _plan(
         fingerprint["judge"] = judge.fingerprint()
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = RunDir(config.out / _slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
-    return _Plan(spec, items, prompter, params, extractor, run_dir, fingerprint, batch_size)
+    return _Plan(
+        spec, items, prompter, params, extractor, run_dir, fingerprint, batch_size, config.rel_tol, config.grade_timeout
+    )
 
 
 def _execute(
@@ -201,11 +205,20 @@ def _generate_rows(
         texts = [completion.text for completion in generation.completions]
         extractions = [
             grading.extract_answer(
-                c.text, plan.extractor, item.choices, truncated=c.finish_reason == "length"
+                c.text,
+                plan.extractor,
+                item.choices,
+                truncated=c.finish_reason == "length",
+                several=grading.asks_for_several(item.question),
             )
             for c in generation.completions
         ]
-        verdicts = [grading.grade(e.answer, item.gold, plan.spec.answer_type) for e in extractions]
+        verdicts = [
+            grading.grade(
+                e.answer, item.gold, plan.spec.answer_type, rel_tol=plan.rel_tol, timeout=plan.grade_timeout
+            )
+            for e in extractions
+        ]
         batch_verdicts.append(verdicts)
         rows.append(
             {
@@ -241,7 +254,9 @@ def _metrics(
     seconds = sum(row["seconds"] for row in rows)
     answer_type = plan.spec.answer_type
     ks = config.k or default_ks(config.n)
-    scores = aggregate(rows, ks, lambda a, b: grading.answers_equivalent(a, b, answer_type))
+    scores = aggregate(
+        rows, ks, lambda a, b: grading.answers_equivalent(a, b, answer_type, timeout=config.grade_timeout)
+    )
     judged = {}
     if judge is not None:
         judged["judge"] = {
@@ -309,6 +324,8 @@ def _fingerprint(
             "stop": list(params.stop),
         },
         "extractor": extractor,
+        # Only when set, so that runs from before the option keep their digest and resume.
+        **({"rel_tol": config.rel_tol} if config.rel_tol else {}),
     }
 
 

@@ -8,6 +8,7 @@ from mathforge.grading.equivalence import Verdict, answers_equivalent, grade
 from mathforge.grading.extract import (
     EXTRACTORS,
     Extraction,
+    asks_for_several,
     cut_invented_continuation,
     extract_answer,
     last_boxed,
@@ -18,6 +19,7 @@ __all__ = [
     "Extraction",
     "Verdict",
     "answers_equivalent",
+    "asks_for_several",
     "cut_invented_continuation",
     "extract_answer",
     "grade",

@@ -9,9 +9,10 @@ import re
 
 from mathforge.grading.normalize import strip_delimiters
 
-_MACRO = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
-# Between two letters of a multi-answer: nothing, a space, a comma, "and", "&", "/".
-_SEPARATOR = r"(?:\s*(?:,|&|/|\band\b)\s*|\s*)"
+_MACRO = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox)\s*+\{([^{}]*+)\}")
+# Between two letters of a multi-answer: nothing, a space, a comma, "and", "&", "/". Possessive runs of space
+# keep matching linear: spaces can only be taken by the first run.
+_SEPARATOR = r"(?:\s*+(?:,|&|/|\band\b)?\s*+)"
 
 
 def last_letter(count: int | None) -> str:
@@ -39,7 +40,7 @@ def canonical(letters: str) -> str:
 
 def parse_letters(text: str, last: str = "Z") -> str | None:
     """The letter set when the whole of `text` is one ("(B)", "A, C", "\\boxed{D}."), else None."""
-    match = re.fullmatch(rf"\s*({letter_list_pattern(last)})\s*[.:]?\s*", unwrap(text))
+    match = re.fullmatch(rf"\s*+({letter_list_pattern(last)})\s*+[.:]?\s*+", unwrap(text))
     return canonical(match.group(1)) if match else None
 
 
@@ -49,6 +50,6 @@ def leading_letters(text: str, last: str) -> str | None:
     Used on what follows "the answer is", where words may follow the letters but a letter must not be the
     start of a word ("the answer is Bob" names no letter).
     """
-    s = re.sub(r"^\s*(?:option|choice)\s*", "", unwrap(text), flags=re.IGNORECASE)
-    match = re.match(rf"\s*({letter_list_pattern(last)})(?![A-Za-z0-9])", s)
+    s = re.sub(r"^\s*+(?:options?|choices?)\s*+", "", unwrap(text), flags=re.IGNORECASE)
+    match = re.match(rf"\s*+({letter_list_pattern(last)})(?![A-Za-z0-9])", s)
     return canonical(match.group(1)) if match else None
