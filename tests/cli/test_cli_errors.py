@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -15,15 +16,6 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess, pattern: str) -> None:
-    import re
-
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("mathforge: error: ")
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
@@ -61,12 +53,12 @@ def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
     ],
 )
 def test_bad_options(args: list[str], pattern: str) -> None:
-    _assert_one_line_error(_run(*args), pattern)
+    assert_one_line_error(_run(*args), pattern)
 
 
 def test_malformed_jsonl_names_file_and_line(tmp_path: Path, gemma_gguf: Path) -> None:
     data = _gsm8k_dir(tmp_path, '{"question": "q", "answer": "#### 1"}\n{"question": \n')
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("eval", "--bench", "gsm8k", "--data-dir", str(data), "--prompt", "zero-shot"),
         r"gsm8k/test.jsonl:2: malformed JSON line",
     )
@@ -76,21 +68,21 @@ def test_missing_field_names_file_line_and_field(tmp_path: Path, gemma_gguf: Pat
     data = _gsm8k_dir(
         tmp_path, '{"question": "q", "answer": "#### 1"}\n{"problem": "q", "answer": "#### 2"}\n'
     )
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("eval", "--bench", "gsm8k", "--data-dir", str(data), "--prompt", "zero-shot"),
         r"gsm8k/test.jsonl:2: missing field 'question'",
     )
 
 
 def test_hub_unreachable_offline(gemma_gguf: Path) -> None:
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("eval", "--bench", "gsm8k", "--prompt", "zero-shot"),
         r"cannot load openai/gsm8k .*HF hub.*--data-dir",
     )
 
 
 def test_chat_on_base_model_says_so(gemma_gguf: Path, tmp_path: Path) -> None:
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("eval", "--prompt", "chat", "--limit", "1", "--out", str(tmp_path)),
         r"has no chat template \(a base model\?\)",
     )
@@ -112,13 +104,13 @@ def test_console_script_is_installed() -> None:
 def test_out_that_is_a_file(tmp_path: Path, gemma_gguf: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    _assert_one_line_error(_run("eval", "--limit", "1", "--out", str(blocker)), r"a-file.*Not a directory")
+    assert_one_line_error(_run("eval", "--limit", "1", "--out", str(blocker)), r"a-file.*Not a directory")
 
 
 def test_prompt_file_not_utf8(tmp_path: Path, gemma_gguf: Path) -> None:
     bad = tmp_path / "bad.md"
     bad.write_bytes(b"Question: caf\xe9?\nAnswer: 1\n")
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("eval", "--limit", "1", "--prompt-file", str(bad), "--out", str(tmp_path)),
         r"prompt file: .*bad.md is not UTF-8 text",
     )
@@ -128,10 +120,10 @@ def test_cuda_device_without_gpu(tiny_llama: Path) -> None:
     import torch
 
     if torch.cuda.is_available():  # on a GPU machine the option is valid: check the parse error instead
-        _assert_one_line_error(
+        assert_one_line_error(
             _run("eval", "--model", str(tiny_llama), "--device", "gpu0"), r"--device: not a torch device"
         )
     else:
-        _assert_one_line_error(
+        assert_one_line_error(
             _run("eval", "--model", str(tiny_llama), "--device", "cuda"), r"sees no CUDA GPU"
         )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error
 from conftest import BENCHMARK_DATA, SHARED
 
 RHO = SHARED / "data" / "published" / "rho-1"
@@ -20,13 +20,6 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess, pattern: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("mathforge: error: ")
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 # The harness's `minerva_math` folder is MATH-500. Half the runs take their golds from the benchmark files
@@ -92,31 +85,31 @@ def test_regrade_without_out_writes_nothing(tmp_path: Path) -> None:
 def test_bad_options(tmp_path: Path, args: list[str], pattern: str) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}\n')
-    _assert_one_line_error(_run("regrade", str(path), *args), pattern)
+    assert_one_line_error(_run("regrade", str(path), *args), pattern)
 
 
 def test_bad_files(tmp_path: Path) -> None:
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("regrade", str(tmp_path / "nope.jsonl"), "--bench", "gsm8k"), r"nope.jsonl: no such file"
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}\n{"idx": 1,\n')
-    _assert_one_line_error(_run("regrade", str(bad), "--bench", "gsm8k"), r"bad.jsonl:2: malformed JSON line")
+    assert_one_line_error(_run("regrade", str(bad), "--bench", "gsm8k"), r"bad.jsonl:2: malformed JSON line")
     bad.write_text('{"idx": 0, "question": "q", "code": ["1"]}\n')
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("regrade", str(bad), "--bench", "gsm8k"),
         r"bad.jsonl:1: missing field 'gt' \(format math-eval-harness\)",
     )
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("regrade", str(bad), "--bench", "gsm8k", "--format", "lm-eval"),
         r"bad.jsonl:1: missing field 'doc_id' \(format lm-eval\)",
     )
     bad.write_text('{"prompt": "q", "response": "1"}\n')
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("regrade", str(bad), "--bench", "gsm8k"), r"bad.jsonl:1: cannot tell the file's format"
     )
     bad.write_text('{"idx": 0, "question": "What is 2 + 2?", "gt": "4", "code": ["4"]}\n')
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("regrade", str(bad), "--bench", "gsm8k", "--data-dir", str(BENCHMARK_DATA)),
         r"bad.jsonl:1: question of row '0' not found in benchmark 'gsm8k'",
     )
@@ -125,7 +118,7 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_out_into_missing_folder(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}\n')
-    _assert_one_line_error(
+    assert_one_line_error(
         _run("regrade", str(path), "--bench", "gsm8k", "--out", str(tmp_path / "no" / "such" / "out.jsonl")),
         r"No such file or directory",
     )

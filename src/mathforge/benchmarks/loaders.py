@@ -75,10 +75,16 @@ def read_jsonl(path: Path) -> Iterator[Located]:
     """Rows of a JSONL file, each located as `path:line`; blank lines are skipped, bad ones are errors."""
     if not path.is_file():
         raise MathforgeError(f"data file not found: {path}")
+    for number, row in read_jsonl_numbered(path):
+        yield f"{path}:{number}", row
+
+
+def read_jsonl_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each non-blank line of a JSONL file; one-line `path:line` errors otherwise."""
     try:
         handle = path.open("rb")
     except OSError as error:
-        raise MathforgeError(f"cannot read {path}: {error.strerror}") from None
+        raise MathforgeError(f"cannot read {path}: {error.strerror or error}") from None
     with handle:
         for number, raw in enumerate(handle, start=1):
             try:
@@ -93,7 +99,7 @@ def read_jsonl(path: Path) -> Iterator[Located]:
                 raise MathforgeError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
             if not isinstance(row, dict):
                 raise MathforgeError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield f"{path}:{number}", row
+            yield number, row
 
 
 def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:

@@ -19,7 +19,6 @@ A reader never trusts the stored predictions or verdicts for grading: they are k
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
-from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices
+from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices, read_jsonl_numbered
 from mathforge.benchmarks.spec import BenchmarkSpec
 from mathforge.errors import MathforgeError
 
@@ -61,25 +60,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise MathforgeError(f"{path}: no such file")
     if not path.is_file():
         raise MathforgeError(f"{path}: not a file")
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise MathforgeError(f"cannot read {path}: {error.strerror or error}") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise MathforgeError(f"{path}:{number}: not UTF-8 text") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise MathforgeError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise MathforgeError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield number, row
+    yield from read_jsonl_numbered(path)
 
 
 def detect_format(path: Path, line: int, row: Mapping[str, Any]) -> str:
