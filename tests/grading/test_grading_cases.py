@@ -54,6 +54,13 @@ CASES = [
     ("2^{3^{2}}", "512", "expression", True, "symbolic"),
     ("-\\tan(4\\pi/9)+4\\cos(\\pi/18)", "-\\sqrt{3}", "expression", True, "numeric_eval"),
     ("\\pi", "3.14", "expression", False, "mismatch"),
+    ("\\sin^2(x)", "\\sin^2 x", "expression", True, "symbolic"),  # a power before "(" is not a product
+    ("\\log_2(8)", "3", "expression", True, "symbolic"),
+    ("(1+i)^2", "2i", "expression", True, "symbolic"),  # i is the imaginary unit
+    ("e^{i\\pi}", "-1", "expression", True, "symbolic"),
+    # Inequalities: the same one written from either side.
+    ("x \\geq 2", "2 \\leq x", "expression", True, "inequality"),
+    ("x > 2", "x < 2", "expression", False, "mismatch"),
     # Tuples and points: order and every coordinate matter.
     ("(3,\\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)", "expression", True, "string"),
     ("(3, 90^\\circ)", "(3,90)", "expression", True, "string"),
@@ -102,6 +109,13 @@ def test_uncertain_verdicts_are_marked() -> None:
     assert not grade("-\\tan(4\\pi/9)+4\\cos(\\pi/18)", "-\\sqrt{3}", "expression").certain
     assert not grade("\\undefinedmacro{1}", "2", "expression").certain
     assert grade("326.53", "326.5", "number").certain
+
+
+def test_a_timeout_is_not_remembered() -> None:
+    # A timeout under momentary load must not stick to the pair for the rest of the process.
+    assert grade("\\sqrt{18}", "3\\sqrt{2}", "expression", timeout=1e-4).rule == "timeout"
+    assert grade("\\sqrt{18}", "3\\sqrt{2}", "expression", timeout=1e-4).rule == "timeout"
+    assert grade("\\sqrt{18}", "3\\sqrt{2}", "expression", timeout=30).correct
 
 
 def test_relative_tolerance_only_when_asked() -> None:

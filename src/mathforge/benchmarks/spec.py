@@ -86,6 +86,8 @@ class BenchmarkSpec(BaseModel):
     # math-evaluation-harness). None: no published prompt file exists for this benchmark.
     prompt_file: str | None = None
     extractor: str = "auto"
+    # Which \boxed{} the extractor reads when there are several: the last (the usual final answer) or the first.
+    boxed: Literal["last", "first"] = "last"
     # Generation budget when --max-new-tokens is not given: long enough for this benchmark's chain of thought
     # (a 256-token budget truncates MATH solutions; arith's reference solutions need under 150 tokens).
     max_new_tokens: int = 1024

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import inspect
 import json
 import multiprocessing
 import os
@@ -102,7 +101,7 @@ def regrade_file(
     extractor = extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
 
     tasks = [_task(source, item) for source, item in zip(sources, items, strict=True)]
-    graded = _grade_all(tasks, extractor, spec.answer_type, rel_tol, timeout, workers)
+    graded = _grade_all(tasks, extractor, spec.boxed, spec.answer_type, rel_tol, timeout, workers)
     rows = [
         _output_row(source, item, task, result)
         for source, item, task, result in zip(sources, items, tasks, graded, strict=True)
@@ -206,10 +205,16 @@ def _task(source: SourceRow, item: Item | None) -> _Task:
 
 
 def _grade_all(
-    tasks: list[_Task], extractor: str, answer_type: str, rel_tol: float, timeout: float | None, workers: int
+    tasks: list[_Task],
+    extractor: str,
+    boxed: str,
+    answer_type: str,
+    rel_tol: float,
+    timeout: float | None,
+    workers: int,
 ) -> list[list[tuple[str | None, str, bool, str]]]:
     grade = functools.partial(
-        _grade_chunk, extractor=extractor, answer_type=answer_type, rel_tol=rel_tol, timeout=timeout
+        _grade_chunk, extractor=extractor, boxed=boxed, answer_type=answer_type, rel_tol=rel_tol, timeout=timeout
     )
     workers = min(workers, len(tasks))
     if workers <= 1:
@@ -227,16 +232,21 @@ def _grade_all(
 
 
 def _grade_chunk(
-    tasks: list[_Task], extractor: str, answer_type: str, rel_tol: float, timeout: float | None
+    tasks: list[_Task], extractor: str, boxed: str, answer_type: str, rel_tol: float, timeout: float | None
 ) -> list[list[tuple[str | None, str, bool, str]]]:
     """(pred, extract rule, correct, grade rule) per completion, per task."""
     results = []
     for task in tasks:
-        several = _several(task.question)
+        several = grading.asks_for_several(task.question)
         graded = []
         for text, truncated in zip(task.completions, task.truncated, strict=True):
             extraction = grading.extract_answer(
-                text, extractor, list(task.choices) if task.choices else None, truncated=truncated, **several
+                text,
+                extractor,
+                list(task.choices) if task.choices else None,
+                truncated=truncated,
+                several=several,
+                boxed=boxed,
             )
             verdict = grading.grade(
                 extraction.answer, task.gold, answer_type, rel_tol=rel_tol, timeout=timeout
@@ -244,21 +254,6 @@ def _grade_chunk(
             graded.append((extraction.answer, extraction.rule, verdict.correct, verdict.rule))
         results.append(graded)
     return results
-
-
-@functools.cache
-def _several_support() -> Any:
-    """`asks_for_several` when this grading package has it and `extract_answer` takes `several=`."""
-    from mathforge.grading import extract
-
-    asks = getattr(grading, "asks_for_several", None) or getattr(extract, "asks_for_several", None)
-    takes = "several" in inspect.signature(grading.extract_answer).parameters
-    return asks if asks is not None and takes else None
-
-
-def _several(question: str) -> dict[str, Any]:
-    asks = _several_support()
-    return {"several": asks(question)} if asks is not None else {}
 
 
 # --- rows and metrics

@@ -210,6 +210,7 @@ def _generate_rows(
                 item.choices,
                 truncated=c.finish_reason == "length",
                 several=grading.asks_for_several(item.question),
+                boxed=plan.spec.boxed,
             )
             for c in generation.completions
         ]

@@ -69,14 +69,29 @@ def answers_equivalent(a: str, b: str, answer_type: str, *, timeout: float | Non
     return grade(a, b, answer_type, timeout=timeout).correct
 
 
-@functools.lru_cache(maxsize=1 << 16)  # majority voting compares the same pairs again and again
+class _Undecided(Exception):
+    """The child gave no verdict (timeout, crash): raised so that lru_cache does not keep the outcome."""
+
+
 def _grade_limited(pred: str, gold: str, answer_type: str, rel_tol: float, timeout: float | None) -> Verdict:
+    try:
+        return _grade_in_child_cached(pred, gold, answer_type, rel_tol, timeout)
+    except _Undecided as undecided:
+        return Verdict(False, str(undecided), certain=False)
+    except Exception:  # no child could be started (no processes or descriptors left): still a verdict
+        return Verdict(False, "error", certain=False)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # majority voting compares the same pairs again and again
+def _grade_in_child_cached(
+    pred: str, gold: str, answer_type: str, rel_tol: float, timeout: float | None
+) -> Verdict:
     outcome = limits.call_limited(
         "mathforge.grading.equivalence:_grade_in_child", (pred, gold, answer_type, rel_tol), timeout
     )
-    if outcome.status == "ok":
-        return outcome.value
-    return Verdict(False, outcome.status, certain=False)
+    if outcome.status != "ok":
+        raise _Undecided(outcome.status)
+    return outcome.value
 
 
 def _grade_quick(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verdict | None:
@@ -273,7 +288,8 @@ def _compare_structures(pred: _Parts | None, gold: _Parts | None, rel_tol: float
 
 # latex2sympy reads "1000(26)" as the mixed number 1026, "2(3)" as 5 and "\pi(10)" as a function call: a
 # digit or \pi before "(" is a product.
-_DIGIT_PAREN = re.compile(r"(?:(?<=\d)|(?<=\\pi))\s*(?=\()")
+# Not after ^ or _: "\sin^2(x)" and "\log_2(8)" are a power and a base.
+_DIGIT_PAREN = re.compile(r"(?<![\^_\d])(\d+|\\pi)\s*(?=\()")
 # Decimals become exact fractions before parsing, so that 0.1 + 0.2 = 0.3 holds exactly.
 _DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
 
@@ -292,7 +308,7 @@ def _symbolic(pred: str, gold: str, rel_tol: float) -> Verdict:
 def _parse(latex: str):  # noqa: ANN202 (a SymPy object)
     from latex2sympy2_extended import latex2sympy  # imported here: about a second, paid in the child
 
-    latex = _DIGIT_PAREN.sub(r"\\cdot", latex)
+    latex = _DIGIT_PAREN.sub(r"\1\\cdot", latex)
     latex = _DECIMAL.sub(lambda m: f"\\frac{{{m.group(1)}{m.group(2)}}}{{1{'0' * len(m.group(2))}}}", latex)
     try:
         return latex2sympy(latex, conversion_config=_conversion_config())
@@ -303,8 +319,13 @@ def _parse(latex: str):  # noqa: ANN202 (a SymPy object)
 def _sympy_compare(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001 (SymPy objects)
     import sympy
 
+    # MATH's complex-number answers write the imaginary unit as i.
+    a, b = (x.subs(sympy.Symbol("i"), sympy.I) if isinstance(x, sympy.Basic) else x for x in (a, b))
     if a == b:
         return Verdict(True, "symbolic")
+    if isinstance(a, sympy.Rel) and isinstance(b, sympy.Rel) and not isinstance(a, sympy.Eq):
+        # "x \geq 2" and "2 \leq x" are one inequality.
+        return Verdict(True, "inequality") if a.canonical == b.canonical else _MISMATCH
     if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
         return _equations_equal(a, b)
     if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
@@ -324,7 +345,7 @@ def _expressions_equal(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001
     difference = a - b
     if sympy.simplify(difference) == 0:
         return Verdict(True, "symbolic")
-    values = _sample_values(difference, a)
+    values = _sample_values(difference, b)  # sized by the gold, as for plain numbers
     if values is None:
         return Verdict(False, "mismatch", certain=False)  # could not even evaluate: undecided
     if rel_tol and not difference.free_symbols:

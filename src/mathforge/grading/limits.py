@@ -87,7 +87,11 @@ class _Child:
             close_fds=True,
         )
         self.alive = True
-        ready = self._read(time.monotonic() + _STARTUP_TIMEOUT)
+        try:
+            ready = self._read(time.monotonic() + _STARTUP_TIMEOUT)
+        except BaseException:
+            self.kill()
+            raise
         if ready != _READY:
             self.kill()
             raise RuntimeError("the grading child process failed to start")
@@ -118,10 +122,12 @@ class _Child:
     def _read_exactly(self, size: int, deadline: float) -> bytes | None:
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
+        poller = select.poll()  # not select.select: it fails on descriptor numbers of 1024 and above
+        poller.register(fd, select.POLLIN)
         chunks, missing = [], size
         while missing:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            if remaining <= 0 or not poller.poll(remaining * 1000):
                 self._timed_out = True
                 return None
             chunk = os.read(fd, min(missing, 1 << 20))
