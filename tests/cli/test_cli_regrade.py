@@ -104,6 +104,10 @@ def test_bad_files(tmp_path: Path) -> None:
         _run("regrade", str(bad), "--bench", "gsm8k", "--format", "lm-eval"),
         r"bad.jsonl:1: missing field 'doc_id' \(format lm-eval\)",
     )
+    bad.write_text('{"idx": 0, "question": "q", "gt": null, "code": ["1"]}\n')
+    assert_one_line_error(
+        _run("regrade", str(bad), "--bench", "gsm8k"), r"bad.jsonl:1: row '0' has no gold answer \(null\)"
+    )
     bad.write_text('{"prompt": "q", "response": "1"}\n')
     assert_one_line_error(
         _run("regrade", str(bad), "--bench", "gsm8k"), r"bad.jsonl:1: cannot tell the file's format"

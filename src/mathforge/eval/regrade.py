@@ -100,7 +100,7 @@ def regrade_file(
     items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
     extractor = extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
 
-    tasks = [_task(source, item) for source, item in zip(sources, items, strict=True)]
+    tasks = [_task(path, source, item) for source, item in zip(sources, items, strict=True)]
     graded = _grade_all(tasks, extractor, spec.boxed, spec.answer_type, rel_tol, timeout, workers)
     rows = [
         _output_row(source, item, task, result)
@@ -191,9 +191,10 @@ def _pick(found: list[Item], source: SourceRow, path: Path, spec: BenchmarkSpec)
 # --- grading
 
 
-def _task(source: SourceRow, item: Item | None) -> _Task:
+def _task(path: Path, source: SourceRow, item: Item | None) -> _Task:
     gold = item.gold if item is not None else source.gold
-    assert gold is not None  # load_source requires a gold when there is no benchmark item
+    if gold is None:  # a null gold field in the file, and no --data-dir to take one from
+        raise MathforgeError(f"{path}:{source.line}: row '{source.id}' has no gold answer (null); pass --data-dir")
     choices = item.choices if item is not None else source.choices
     return _Task(
         completions=tuple(source.completions),
