@@ -249,8 +249,7 @@ def test_hashes(solution: str, expected: str) -> None:
 def test_every_gsm8k_reference_solution() -> None:
     # All 10,111 released GSM8K solutions (train, test, socratic): "####" and "The answer is" agree.
     files = sorted((SHARED / "data/benchmarks/gsm8k_openai").glob("*.jsonl"))
-    if not files:
-        pytest.skip("shared GSM8K data not available")
+    assert files, "the shared GSM8K data (../shared/data/benchmarks) is missing"
     rows = [json.loads(line) for path in files for line in path.open()]
     wrong = [
         row["answer"][-80:]
@@ -439,8 +438,7 @@ ONE = {
 
 
 def test_asks_for_several_on_math500() -> None:
-    if not MATH500.exists():
-        pytest.skip("shared MATH-500 data not available")
+    assert MATH500.exists(), "the shared MATH-500 data (../shared/data/benchmarks) is missing"
     questions = {row["unique_id"]: row["problem"] for row in map(json.loads, MATH500.open())}
     assert {uid for uid, question in questions.items() if asks_for_several(question)} == SEVERAL
     assert not any(asks_for_several(questions[uid]) for uid in ONE)
@@ -451,8 +449,7 @@ def test_asks_for_several_on_math500() -> None:
 
 def _published(model: str, benchmark: str) -> dict[int, dict[str, object]]:
     files = sorted((PUBLISHED / model / benchmark).glob("*.jsonl"))
-    if not files:
-        pytest.skip("shared released outputs not available")
+    assert files, "the shared released outputs (../shared/data/published/rho-1) are missing"
     return {row["idx"]: row for row in map(json.loads, files[0].open())}
 
 
@@ -483,8 +480,7 @@ def test_released_outputs_where_the_harness_failed() -> None:
 def test_released_outputs_are_all_read() -> None:
     # Every released completion (3,638) yields an Extraction; the fallback guesses only where no rule read one.
     files = sorted(PUBLISHED.glob("*/*/*.jsonl"))
-    if not files:
-        pytest.skip("shared released outputs not available")
+    assert files, "the shared released outputs (../shared/data/published/rho-1) are missing"
     rules: dict[str, int] = {}
     for path in files:
         for row in map(json.loads, path.open()):
