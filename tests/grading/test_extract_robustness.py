@@ -92,8 +92,8 @@ def test_pathological_inputs(name: str) -> None:
     assert 10_000 <= len(completion) <= 60_000
     for extractor in ("auto", "gsm8k", "minerva", "boxed", "choice"):
         for options in ({}, {"several": True}, {"boxed": "first"}):
-            _check(completion, extractor, **options)
-    _check(completion, "auto", truncated=True)
+            assert _check(completion, extractor, **options).rule in RULES
+    assert _check(completion, "auto", truncated=True).rule in RULES
     started = time.perf_counter()
     asks_for_several(completion)
     assert time.perf_counter() - started < BOUND_SECONDS
@@ -103,7 +103,7 @@ def test_pathological_inputs(name: str) -> None:
 def test_pathological_inputs_with_options(name: str) -> None:
     # With option texts the stated answer is compared with each option; a huge answer is never compared.
     extract_answer("warm up the grading child: 42", "choice", OPTIONS)
-    _check(PATHOLOGICAL[name], "choice", OPTIONS)
+    assert _check(PATHOLOGICAL[name], "choice", OPTIONS).rule in RULES
 
 
 FRAGMENTS = [
@@ -172,14 +172,14 @@ FRAGMENTS = [
 def test_answer_like_text(
     completion: str, extractor: str, several: bool, boxed: str, truncated: bool
 ) -> None:
-    _check(completion, extractor, None, truncated, several=several, boxed=boxed)
+    assert _check(completion, extractor, None, truncated, several=several, boxed=boxed).rule in RULES
 
 
 @settings(deadline=None, max_examples=300)
 @given(st.text(max_size=400), st.sampled_from(["auto", "gsm8k", "minerva", "boxed", "choice"]))
 def test_random_text(completion: str, extractor: str) -> None:
-    _check(completion, extractor)
-    _check(completion, extractor, several=True, boxed="first")
+    assert _check(completion, extractor).rule in RULES
+    assert _check(completion, extractor, several=True, boxed="first").rule in RULES
     assert isinstance(asks_for_several(completion), bool)
 
 
@@ -189,5 +189,5 @@ def test_repeated_fragments(fragment: str, times: int) -> None:
     # Long repetitions of anything are the loops a model falls into.
     completion = (fragment * times)[:50_000]
     for extractor in ("auto", "choice"):
-        _check(completion, extractor)
-        _check(completion, extractor, several=True)
+        assert _check(completion, extractor).rule in RULES
+        assert _check(completion, extractor, several=True).rule in RULES

@@ -14,6 +14,11 @@ TIMEOUT = 1.0
 # The limit, plus starting a fresh grading child after a kill (about half a second; slack for a busy CI box).
 BOUND = TIMEOUT + 8.0
 ANSWER_TYPES = ("number", "expression", "choice", "text")
+# Every rule a verdict can name: anything else would mean an unexpected path was taken.
+RULES = {
+    "string", "numeric", "numeric_tolerance", "tuple", "set", "matrix", "symbolic", "numeric_eval", "equation",
+    "inequality", "text", "choice", "mismatch", "no_answer", "unparsed", "timeout", "error",
+}
 
 PATHOLOGICAL = [
     "9^{9^{9^9}}",
@@ -72,15 +77,15 @@ def _grade_timed(pred: str, gold: str, answer_type: str) -> Verdict:
 @pytest.mark.parametrize("pred", PATHOLOGICAL, ids=lambda s: repr(s[:24]))
 def test_pathological_answers_get_a_verdict_in_time(pred: str) -> None:
     for gold in ("1", "x^2+1"):
-        _grade_timed(pred, gold, "expression")
-    _grade_timed(pred[:3000], "B", "choice")
-    _grade_timed(pred, "Monday", "text")
+        assert _grade_timed(pred, gold, "expression").rule in RULES
+    assert _grade_timed(pred[:3000], "B", "choice").rule in RULES
+    assert _grade_timed(pred, "Monday", "text").rule in RULES
 
 
 @pytest.mark.parametrize("gold", PATHOLOGICAL[:12], ids=lambda s: repr(s[:24]))
 def test_pathological_golds_get_a_verdict_in_time(gold: str) -> None:
-    _grade_timed("1", gold, "expression")
-    _grade_timed("x", gold, "number")
+    assert _grade_timed("1", gold, "expression").rule in RULES
+    assert _grade_timed("x", gold, "number").rule in RULES
 
 
 LATEXISH = st.lists(
@@ -93,13 +98,13 @@ LATEXISH = st.lists(
 @given(pred=st.one_of(st.text(max_size=200), LATEXISH), answer_type=st.sampled_from(ANSWER_TYPES))
 def test_random_strings_never_raise(pred: str, answer_type: str) -> None:
     for gold in GOLDS[:4]:
-        _grade_timed(pred, gold, answer_type)
+        assert _grade_timed(pred, gold, answer_type).rule in RULES
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pred=LATEXISH, gold=LATEXISH)
 def test_random_latex_pairs_never_raise_and_equal_strings_are_equal(pred: str, gold: str) -> None:
-    _grade_timed(pred, gold, "expression")
+    assert _grade_timed(pred, gold, "expression").rule in RULES
     if pred.strip():
         assert _grade_timed(pred, pred, "expression").correct
 
@@ -113,4 +118,4 @@ def test_random_latex_pairs_never_raise_and_equal_strings_are_equal(pred: str, g
 def test_deep_nesting(depth: int, opener: str, closed: bool) -> None:
     closer = {"{": "}", "(": ")", "[": "]", "\\left(": "\\right)"}.get(opener, "}")
     pred = opener * depth + "1" + (closer * depth if closed else "")
-    _grade_timed(pred, "1", "expression")
+    assert _grade_timed(pred, "1", "expression").rule in RULES

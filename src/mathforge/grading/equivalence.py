@@ -99,10 +99,7 @@ def _grade_quick(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verd
     if len(pred) > _QUICK_MAX_CHARS or len(gold) > _QUICK_MAX_CHARS:
         return None
     if answer_type == "choice":
-        gold_letters = parse_letters(gold)
-        if gold_letters is not None:
-            return Verdict(True, "choice") if parse_letters(pred) == gold_letters else _MISMATCH
-        return None
+        return _letters(pred, gold)
     if answer_type == "text":
         return _grade_text(pred, gold)
     p, g = clean(pred), clean(gold)
@@ -117,9 +114,9 @@ def _grade_quick(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verd
 def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verdict:
     """The full test. Runs in the grading child, under its time limit."""
     if answer_type == "choice":
-        gold_letters = parse_letters(gold)
-        if gold_letters is not None:
-            return Verdict(True, "choice") if parse_letters(pred) == gold_letters else _MISMATCH
+        letters = _letters(pred, gold)
+        if letters is not None:
+            return letters
         # A gold that is not letters (cn_middle_school mixes letters and values): compare as math.
     if answer_type == "text":
         return _grade_text(pred, gold)
@@ -130,6 +127,14 @@ def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> V
         if as_equations.correct:
             return as_equations
     return verdict
+
+
+def _letters(pred: str, gold: str) -> Verdict | None:
+    """Multiple choice by letter sets, or None when the gold is not letters."""
+    gold_letters = parse_letters(gold)
+    if gold_letters is None:
+        return None
+    return Verdict(True, "choice") if parse_letters(pred) == gold_letters else _MISMATCH
 
 
 def _numbers_equal(pred: Fraction, gold: Fraction, rel_tol: float) -> Verdict:
