@@ -48,7 +48,10 @@ def eval_command(
     bench: Annotated[
         str, typer.Option(help="Comma-separated benchmark names (see `mathforge benchmarks`)")
     ] = "arith",
-    backend: Annotated[str | None, typer.Option(help="llamacpp or hf [default: from the model]")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="llamacpp, hf, vllm or openai [default: llamacpp for .gguf files, else hf]"),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -89,7 +92,8 @@ def eval_command(
         str | None, typer.Option(help="llamacpp or hf for --judge [default: from the judge model]")
     ] = None,
     rel_tol: Annotated[
-        float, typer.Option(help="Relative tolerance for numeric answers, where rounded answers count (0: exact)")
+        float,
+        typer.Option(help="Relative tolerance for numeric answers, where rounded answers count (0: exact)"),
     ] = 0.0,
     grade_timeout: Annotated[
         float | None, typer.Option(help="Seconds allowed per symbolic comparison [default: 5]")
@@ -123,6 +127,43 @@ def eval_command(
     n_ctx: Annotated[int, typer.Option(help="llamacpp: context window")] = 4096,
     threads: Annotated[int | None, typer.Option(help="llamacpp: CPU threads [default: all cores]")] = None,
     revision: Annotated[str | None, typer.Option(help="hf: hub revision (branch, tag or commit)")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="openai: the server's address, e.g. http://127.0.0.1:8000/v1 [default: $OPENAI_BASE_URL]"
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="openai: environment variable that holds the API key")
+    ] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once")] = 8,
+    max_retries: Annotated[
+        int,
+        typer.Option(help="openai: retries (exponential backoff) on 429, 5xx, timeouts, dropped connections"),
+    ] = 5,
+    request_timeout: Annotated[float, typer.Option(help="openai: seconds per request")] = 600.0,
+    tensor_parallel_size: Annotated[int, typer.Option(help="vllm: GPUs per model")] = 1,
+    gpu_memory_utilization: Annotated[
+        float, typer.Option(help="vllm: share of GPU memory for weights and KV cache")
+    ] = 0.9,
+    exec_timeout: Annotated[
+        float, typer.Option(help="pal/tora: wall seconds per program run in the sandbox")
+    ] = 10.0,
+    exec_memory_mb: Annotated[int, typer.Option(help="pal/tora: memory limit per program (MiB)")] = 2048,
+    tool_rounds: Annotated[int, typer.Option(help="tora: code executions per answer at most")] = 4,
+    tool_state: Annotated[
+        str,
+        typer.Option(
+            help="tora: session (variables persist across a trajectory's code blocks) or fresh (each block "
+            "alone, as math-evaluation-harness runs them)"
+        ),
+    ] = "session",
+    exec_workers: Annotated[
+        int | None, typer.Option(help="pal/tora: programs run at once [default: CPU count]")
+    ] = None,
+    require_isolation: Annotated[
+        bool, typer.Option(help="pal/tora: fail rather than run model-written code without bubblewrap")
+    ] = False,
     fresh: Annotated[
         bool, typer.Option(help="Discard a previous run in the same directory instead of resuming it")
     ] = False,
@@ -164,6 +205,19 @@ def eval_command(
         n_ctx=n_ctx,
         n_threads=threads,
         revision=revision,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        max_retries=max_retries,
+        request_timeout=request_timeout,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        exec_timeout=exec_timeout,
+        exec_memory_mb=exec_memory_mb,
+        tool_rounds=tool_rounds,
+        tool_state=tool_state,
+        exec_workers=exec_workers,
+        require_isolation=require_isolation,
         fresh=fresh,
     )
     if data_dir is not None and not data_dir.is_dir():
@@ -303,6 +357,60 @@ def _print_regrade(metrics: dict, out: Path | None) -> None:
     console.print(table)
     if out is not None:
         console.print(f"rows: {out}", soft_wrap=True, highlight=False)
+
+
+@app.command("exec")
+def exec_command(
+    file: Annotated[Path, typer.Argument(help="Python program to run (untrusted code welcome)")],
+    timeout: Annotated[
+        float, typer.Option(help="Wall-clock seconds before the whole process tree is killed")
+    ] = 10.0,
+    memory_mb: Annotated[int, typer.Option(help="Address-space limit in MiB")] = 2048,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object: status, stdout, stderr, returncode, wall_seconds, truncated (and error)",
+        ),
+    ] = False,
+    require_isolation: Annotated[
+        bool, typer.Option(help="Fail instead of running without bubblewrap (resource limits alone)")
+    ] = False,
+) -> None:
+    """Run a Python program in the sandbox that pal and tora use: isolated, resource-limited, time-limited.
+
+    Exit status: the program's own for ok and error, 124 on timeout, 125 on memory, 128+N when killed by signal N.
+    """
+    import json
+
+    from mathforge.errors import read_text
+    from mathforge.sandbox import Limits, Sandbox
+
+    code = read_text(file, "program")
+    try:
+        limits = Limits(timeout=timeout, memory_mb=memory_mb)
+    except ValueError as error:
+        raise MathforgeError(f"invalid option: {error}") from None
+    result = Sandbox(limits, isolate=True if require_isolation else None).run(code, filename=file.name)
+    if json_output:
+        keys = ("status", "stdout", "stderr", "returncode", "wall_seconds", "truncated", "error", "isolated")
+        print(json.dumps({key: getattr(result, key) for key in keys}))
+    else:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        if result.status != "ok":
+            print(f"mathforge exec: {result.status}: {result.error}", file=sys.stderr)
+    sys.exit(_exec_exit_status(result.status, result.returncode))
+
+
+def _exec_exit_status(status: str, returncode: int | None) -> int:
+    if status == "timeout":
+        return 124
+    if status == "memory":
+        return 125
+    if returncode is not None and returncode < 0:
+        return 128 - returncode
+    return returncode or (0 if status == "ok" else 1)
 
 
 @app.command("benchmarks")

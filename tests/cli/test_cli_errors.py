@@ -36,7 +36,7 @@ def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
         (["eval", "--n", "0"], r"--n: Input should be greater than or equal to 1"),
         (["eval", "--limit", "abc"], r"Invalid value for '--limit'"),
         (["eval", "--k", "1,x", "--n", "2", "--temperature", "1"], r"--k: expected comma-separated integers"),
-        (["eval", "--backend", "vllm-nope"], r"--backend must be one of llamacpp, hf"),
+        (["eval", "--backend", "vllm-nope"], r"--backend: must be one of llamacpp, hf, vllm, openai"),
         (["eval", "--prompt", "socratic"], r"--prompt: must be one of zero-shot, few-shot, chat, custom"),
         (["eval", "--no-such-option"], r"No such option: --no-such-option"),
         (["eval", "--data-dir", "/nonexistent-dir"], r"--data-dir: no such directory"),

@@ -115,5 +115,10 @@ def test_custom_template_errors(tmp_path: Path) -> None:
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(MathforgeError, match="--prompt must be one of zero-shot, few-shot, chat, custom"):
+    with pytest.raises(MathforgeError, match="--prompt must be one of zero-shot, few-shot, chat, custom, pal, tora"):
+        build_prompter(get_spec("gsm8k"), PromptConfig(format="cot"))
+
+
+def test_tool_formats_need_their_exemplars() -> None:
+    with pytest.raises(MathforgeError, match="--prompt tora needs its exemplars: pass --prompt-dir"):
         build_prompter(get_spec("gsm8k"), PromptConfig(format="tora"))

@@ -17,6 +17,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
     "PACKAGED_ALIASES",
+    "SERVED_BACKENDS",
     "Backend",
     "Completion",
     "Generation",
@@ -29,7 +30,11 @@ __all__ = [
 BACKENDS: dict[str, str] = {
     "llamacpp": "mathforge.backends.llamacpp:LlamaCppBackend",
     "hf": "mathforge.backends.hf:HFBackend",
+    "vllm": "mathforge.backends.vllm_engine:VLLMBackend",
+    "openai": "mathforge.backends.openai_api:OpenAIBackend",
 }
+# Engines whose --model is a name the server knows, not a file or hub id that mathforge loads.
+SERVED_BACKENDS = ("openai",)
 
 # The embedded default model, shipped on PyPI: Gemma 3 270M (pretrained base), Q4_K_M GGUF.
 DEFAULT_MODEL = "gemma3-270m"
@@ -54,6 +59,8 @@ def resolve_model(model: str | None, backend: str | None) -> tuple[str, str]:
     """
     if backend is not None and backend not in BACKENDS:
         raise MathforgeError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+    if backend in SERVED_BACKENDS:
+        return backend, model or ""  # the server's model name; "" asks the server which model it serves
     if model is None or model in PACKAGED_ALIASES:
         return backend or "llamacpp", str(packaged_model_path())
     if model.endswith(".gguf"):

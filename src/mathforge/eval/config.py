@@ -30,7 +30,9 @@ class EvalConfig(BaseModel):
     model: str | None = Field(
         None, description="GGUF file, hub id or local directory; None: the packaged model"
     )
-    backend: str | None = Field(None, description="llamacpp or hf; None: chosen from the model")
+    backend: str | None = Field(
+        None, description="llamacpp, hf, vllm or openai; None: llamacpp for GGUF files, else hf"
+    )
     benchmarks: list[str] = Field(default_factory=lambda: ["arith"], min_length=1)
     data_dir: Path | None = None
     out: Path = DEFAULT_OUT
@@ -74,6 +76,25 @@ class EvalConfig(BaseModel):
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = Field(None, ge=1)
     revision: str | None = None
+    # OpenAI-compatible servers (--backend openai)
+    base_url: str | None = Field(None, description="the server's /v1 address; None: $OPENAI_BASE_URL")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
+    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
+    max_retries: int = Field(5, ge=0, description="retries on 429, 5xx, timeouts and dropped connections")
+    request_timeout: float = Field(600.0, gt=0.0, description="seconds per request")
+    # vLLM
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    # Tool-integrated reasoning (--prompt pal / tora): model-written code runs in mathforge.sandbox
+    exec_timeout: float = Field(10.0, gt=0.0, description="wall seconds per program execution")
+    exec_memory_mb: int = Field(2048, ge=64, description="address-space limit per program")
+    tool_rounds: int = Field(4, ge=1, le=32, description="tora: code executions per trajectory at most")
+    tool_state: str = Field(
+        "session",
+        description="tora: 'session' keeps variables across a trajectory's blocks, 'fresh' does not",
+    )
+    exec_workers: int | None = Field(None, ge=1, description="programs run at once; None: CPU count")
+    require_isolation: bool = Field(False, description="fail instead of running code without bubblewrap")
     # Run directory
     fresh: bool = False
 
@@ -86,6 +107,22 @@ class EvalConfig(BaseModel):
         known = {"prompt": PROMPT_FORMATS, "extractor": EXTRACTORS}[info.field_name]
         if value is not None and value not in known:
             raise ValueError(f"must be one of {', '.join(known)}, got '{value}'")
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        from mathforge.backends import BACKENDS
+
+        if value is not None and value not in BACKENDS:
+            raise ValueError(f"must be one of {', '.join(BACKENDS)}, got '{value}'")
+        return value
+
+    @field_validator("tool_state")
+    @classmethod
+    def _known_state(cls, value: str) -> str:
+        if value not in ("session", "fresh"):
+            raise ValueError(f"must be session or fresh, got '{value}'")
         return value
 
     @field_validator("judge")
@@ -131,6 +168,8 @@ class EvalConfig(BaseModel):
             raise ValueError("--prompt custom needs --prompt-template FILE")
         if self.judge_backend is not None and self.judge is None:
             raise ValueError("--judge-backend needs --judge MODEL")
+        if self.base_url is not None and self.backend != "openai":
+            raise ValueError("--base-url needs --backend openai")
         return self
 
     @classmethod

@@ -35,10 +35,14 @@ from mathforge.eval.judge import Judge, default_cache_path, judge_rows, resolve_
 from mathforge.eval.metrics import aggregate, default_ks
 from mathforge.eval.progress import EvalProgress
 from mathforge.eval.rundir import RunDir, write_json_atomic
-from mathforge.prompts import PromptConfig, Prompter, build_prompter
+from mathforge.eval.tools import ToolSettings, ToolUse, Trajectory
+from mathforge.grading.trajectory import extract_tora_answer
+from mathforge.prompts import TOOL_FORMATS, PromptConfig, Prompter, build_prompter
+from mathforge.sandbox import Limits
 
 # How many prompts an engine takes at once when --batch-size is not given.
-_DEFAULT_BATCH = {"hf": 8}
+# vLLM schedules its own continuous batches, so it gets many prompts at once.
+_DEFAULT_BATCH = {"hf": 8, "vllm": 256}
 
 
 @dataclass
@@ -58,7 +62,16 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
         "device": config.device,
         "n_ctx": config.n_ctx,
         "n_threads": config.n_threads,
+        "base_url": config.base_url,
+        "api_key_env": config.api_key_env,
+        "concurrency": config.concurrency,
+        "max_retries": config.max_retries,
+        "request_timeout": config.request_timeout,
+        "tensor_parallel_size": config.tensor_parallel_size,
+        "gpu_memory_utilization": config.gpu_memory_utilization,
     }
+    # The sandbox is checked (and --require-isolation enforced) before a model is loaded.
+    tool = _tool_use(config) if config.prompt in TOOL_FORMATS else None
     backend = load_backend(engine_name, model_ref, revision=config.revision, **engine_options)
     judge: Judge | None = None
     try:
@@ -66,12 +79,27 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
             judge = _load_judge(config, judge_ref, (engine_name, model_ref), backend, engine_options)
         identity = backend.identity()
         # Every benchmark's data, prompt and run directory are checked before the first token is generated.
-        plans = [_plan(spec, config, backend, identity, judge) for spec in specs]
+        plans = [_plan(spec, config, backend, identity, judge, tool) for spec in specs]
         return [_execute(plan, config, backend, identity, show_progress, judge) for plan in plans]
     finally:
         if judge is not None:
             judge.close()
+        if tool is not None:
+            tool.close()
         backend.close()
+
+
+def _tool_use(config: EvalConfig) -> ToolUse:
+    limits = Limits(timeout=config.exec_timeout, memory_mb=config.exec_memory_mb)
+    settings = ToolSettings(
+        kind=config.prompt or "",
+        rounds=config.tool_rounds,
+        state=config.tool_state,
+        limits=limits,
+        require_isolation=config.require_isolation,
+        workers=config.exec_workers,
+    )
+    return ToolUse(settings)
 
 
 def _load_judge(
@@ -103,10 +131,16 @@ class _Plan:
     batch_size: int
     rel_tol: float = 0.0
     grade_timeout: float | None = None
+    tool: ToolUse | None = None
 
 
 def _plan(
-    spec: BenchmarkSpec, config: EvalConfig, backend: Backend, identity: dict[str, Any], judge: Judge | None
+    spec: BenchmarkSpec,
+    config: EvalConfig,
+    backend: Backend,
+    identity: dict[str, Any],
+    judge: Judge | None,
+    tool: ToolUse | None = None,
 ) -> _Plan:
     items = _select(load_items(spec, "test", config.data_dir, seed=config.seed), config, spec.default_limit)
     prompt_config = PromptConfig(
@@ -130,14 +164,30 @@ def _plan(
         stop=prompter.stop,
     )
     extractor = config.extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
-    batch_size = config.batch_size or _DEFAULT_BATCH.get(backend.name, 1)
+    # A server keeps --concurrency requests in flight; a few rounds of them per batch keep it busy.
+    default_batch = (
+        4 * config.concurrency if backend.name == "openai" else _DEFAULT_BATCH.get(backend.name, 1)
+    )
+    batch_size = config.batch_size or default_batch
     fingerprint = _fingerprint(spec, config, identity, prompter, params, extractor, batch_size)
     if judge is not None:  # only then: runs without a judge keep their fingerprint and directory
         fingerprint["judge"] = judge.fingerprint()
+    if tool is not None:
+        fingerprint["tool"] = tool.fingerprint()
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = RunDir(config.out / _slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
     return _Plan(
-        spec, items, prompter, params, extractor, run_dir, fingerprint, batch_size, config.rel_tol, config.grade_timeout
+        spec,
+        items,
+        prompter,
+        params,
+        extractor,
+        run_dir,
+        fingerprint,
+        batch_size,
+        config.rel_tol,
+        config.grade_timeout,
+        tool,
     )
 
 
@@ -190,7 +240,13 @@ def _generate_rows(
     prompts = [plan.prompter.render(item) for item in batch]
     started = time.perf_counter()
     try:
-        generations = backend.generate(prompts, plan.params, seed_offsets=seed_offsets)
+        if plan.tool is not None:
+            generations = plan.tool.generate(backend, prompts, plan.params, seed_offsets)
+        else:
+            generations = [
+                [Trajectory(c.text, c.tokens, c.finish_reason) for c in generation.completions]
+                for generation in backend.generate(prompts, plan.params, seed_offsets=seed_offsets)
+            ]
     except MathforgeError:
         raise
     except (RuntimeError, ValueError, IndexError, MemoryError) as error:  # engine failures, CUDA OOM included
@@ -202,18 +258,8 @@ def _generate_rows(
     seconds_each = (time.perf_counter() - started) / len(batch)
     rows, batch_verdicts = [], []
     for item, prompt, generation in zip(batch, prompts, generations, strict=True):
-        texts = [completion.text for completion in generation.completions]
-        extractions = [
-            grading.extract_answer(
-                c.text,
-                plan.extractor,
-                item.choices,
-                truncated=c.finish_reason == "length",
-                several=grading.asks_for_several(item.question),
-                boxed=plan.spec.boxed,
-            )
-            for c in generation.completions
-        ]
+        texts = [completion.text for completion in generation]
+        extractions = [_extract(plan, item, c) for c in generation]
         verdicts = [
             grading.grade(
                 e.answer, item.gold, plan.spec.answer_type, rel_tol=plan.rel_tol, timeout=plan.grade_timeout
@@ -232,9 +278,14 @@ def _generate_rows(
                 "correct": [v.correct for v in verdicts],
                 "extract_rules": [e.rule for e in extractions],
                 "grade_rules": [v.rule for v in verdicts],
-                "tokens": [c.tokens for c in generation.completions],
-                "finish_reasons": [c.finish_reason for c in generation.completions],
+                "tokens": [c.tokens for c in generation],
+                "finish_reasons": [c.finish_reason for c in generation],
                 "seconds": round(seconds_each, 4),
+                **(
+                    {"tool": plan.tool.settings.kind, "executions": [c.executions for c in generation]}
+                    if plan.tool is not None
+                    else {}
+                ),
                 **({"choices": item.choices} if item.choices else {}),
                 **({"subsets": item.subsets} if item.subsets else {}),
             }
@@ -242,6 +293,37 @@ def _generate_rows(
     if judge is not None:  # the uncertain verdicts go to the judge; its time is not the model's tokens/s
         judge_rows(judge, rows, batch_verdicts)
     return rows
+
+
+def _extract(plan: _Plan, item: Item, completion: Trajectory) -> grading.Extraction:
+    """The completion's answer: a PAL program's result, a ToRA trajectory's stated answer, or the text's."""
+    if plan.tool is not None and plan.tool.settings.kind == "pal":
+        return grading.Extraction(completion.answer, "program" if completion.answer is not None else "none")
+    extract = extract_tora_answer if plan.tool is not None else grading.extract_answer
+    return extract(
+        completion.text,
+        plan.extractor,
+        item.choices,
+        truncated=completion.finish_reason == "length",
+        several=grading.asks_for_several(item.question),
+        boxed=plan.spec.boxed,
+    )
+
+
+def _tool_metrics(rows: list[dict[str, Any]], tool: ToolUse) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    for row in rows:
+        for runs in row.get("executions", []):
+            for run in runs:
+                statuses[run["status"]] = statuses.get(run["status"], 0) + 1
+    return {
+        "tool": {
+            **tool.fingerprint(),
+            "isolated": tool.sandbox.isolated,
+            "executions": sum(statuses.values()),
+            "statuses": statuses,
+        }
+    }
 
 
 def _metrics(
@@ -279,6 +361,7 @@ def _metrics(
         "prompt_source": plan.prompter.source,
         "config": config.model_dump(mode="json"),
         **judged,
+        **(_tool_metrics(rows, plan.tool) if plan.tool is not None else {}),
         "fingerprint": plan.fingerprint,
         "versions": _versions(identity["backend"], *([judge.model_identity["backend"]] if judge else [])),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

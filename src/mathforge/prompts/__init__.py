@@ -15,9 +15,23 @@ from pathlib import Path
 from mathforge.benchmarks import BenchmarkSpec, Item, load_items
 from mathforge.errors import MathforgeError, read_text
 
-__all__ = ["PROMPT_FORMATS", "PromptConfig", "Prompter", "build_prompter", "question_with_choices"]
+__all__ = [
+    "PROMPT_FORMATS",
+    "TOOL_FORMATS",
+    "TOOL_STOPS",
+    "PromptConfig",
+    "Prompter",
+    "build_prompter",
+    "question_with_choices",
+]
 
-PROMPT_FORMATS = ("zero-shot", "few-shot", "chat", "custom")
+PROMPT_FORMATS = ("zero-shot", "few-shot", "chat", "custom", "pal", "tora")
+# Tool-integrated formats: the model writes Python that mathforge.sandbox runs (see mathforge.eval.tools).
+TOOL_FORMATS = ("pal", "tora")
+# math-evaluation-harness's query after the exemplars, and its stops: the exemplar separator, and the moment
+# the model would write a program's output itself.
+_TOOL_QUERY = {"pal": "Question: {question}", "tora": "Question: {question}\n\nSolution:"}
+TOOL_STOPS = ("\n\n---", "```output")
 
 # The JiuZhang-8B card's zero-shot prompt.
 ZERO_SHOT = "Solve the following problem step by step. Question: {question}\nSolution:"
@@ -51,6 +65,7 @@ class Prompter:
     render: Callable[[Item], str]
     stop: tuple[str, ...]
     source: dict[str, object] = field(default_factory=dict)
+    tool: str | None = None  # "pal" or "tora": completions are programs to run
 
 
 def question_with_choices(item: Item) -> str:
@@ -77,6 +92,8 @@ def build_prompter(
         )
     if config.format == "few-shot":
         return _few_shot(spec, config, data_dir)
+    if config.format in TOOL_FORMATS:
+        return _tool(spec, config, data_dir)
     if config.format == "custom":
         if config.template_file is None:
             raise MathforgeError("--prompt custom needs --prompt-template FILE")
@@ -162,7 +179,31 @@ def _few_shot(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) 
     )
 
 
-def _find_prompt_file(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) -> Path | None:
+def _tool(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) -> Prompter:
+    """PAL or ToRA with math-evaluation-harness's exemplars: the file, stripped, then a blank line, then the query."""
+    path = _find_prompt_file(spec, config, data_dir, kind=config.format)
+    if path is None:
+        raise MathforgeError(
+            f"--prompt {config.format} needs its exemplars: pass --prompt-dir DIR (math-evaluation-harness layout, "
+            f"with {config.format}/gsm8k.md and {config.format}/math.md) or --prompt-file FILE"
+        )
+    demo = read_text(path, "prompt file").strip()
+    if config.shots is not None:
+        blocks = demo.split("\n\n---\n\n")
+        header = 0 if "Question:" in blocks[0] else 1  # tora/math.md opens with guidelines, pal files don't
+        demo = "\n\n---\n\n".join(blocks[: header + config.shots])
+    query = _TOOL_QUERY[config.format]
+    return Prompter(
+        lambda item: f"{demo}\n\n" + query.format(question=question_with_choices(item)),
+        TOOL_STOPS + config.stop,
+        {"format": config.format, "prompt_file": str(path)},
+        tool=config.format,
+    )
+
+
+def _find_prompt_file(
+    spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None, kind: str = "cot"
+) -> Path | None:
     if config.prompt_file is not None:
         if not Path(config.prompt_file).is_file():
             raise MathforgeError(f"--prompt-file not found: {config.prompt_file}")
@@ -170,9 +211,13 @@ def _find_prompt_file(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path 
     prompt_dir = config.prompt_dir
     if prompt_dir is None and data_dir is not None and (Path(data_dir) / _SIBLING_PROMPT_DIR).is_dir():
         prompt_dir = Path(data_dir) / _SIBLING_PROMPT_DIR
-    if prompt_dir is None or spec.prompt_file is None:
+    if prompt_dir is None or (spec.prompt_file is None and kind == "cot"):
         return None
-    candidate = Path(prompt_dir) / "cot" / f"{spec.prompt_file}.md"
+    candidate = Path(prompt_dir) / kind / f"{spec.prompt_file or spec.name}.md"
+    if kind != "cot" and not candidate.is_file():
+        # Tool prompts exist for gsm8k and math only; the harness uses them for their kin (svamp, MATH-500...).
+        kin = "gsm8k" if spec.answer_type in ("number", "text") else "math"
+        candidate = Path(prompt_dir) / kind / f"{kin}.md"
     if not candidate.is_file():
         if config.prompt_dir is not None:
             raise MathforgeError(f"--prompt-dir: no prompt file {candidate}")

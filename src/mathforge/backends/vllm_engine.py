@@ -1,0 +1,248 @@
+"""vLLM engine (offline `vllm.LLM`): hub ids and local directories on one or more CUDA GPUs.
+
+vLLM schedules its own continuous batches, so each `generate` call hands it the whole batch at once: one
+request per prompt, each with its own `vllm.SamplingParams` (n samples, and a seed from the item's position,
+so that sampling does not depend on where the batch boundaries fall).
+
+Parameter names were checked against vLLM 0.33's source (`vllm/sampling_params.py`, `vllm/entrypoints/llm.py`,
+`vllm/engine/arg_utils.py`). No top-k cut is sent as `top_k=-1`: recent versions take 0 or -1, while older ones
+(the extra allows 0.6) refuse 0 ("top_k must be -1 (disable), or at least 1").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop, sample_seed
+from mathforge.backends.hf import DTYPES
+from mathforge.backends.identity import directory_sha256
+from mathforge.errors import MathforgeError
+from mathforge.hub import offline_unless_hub_reachable
+
+INSTALL_HINT = "the vllm backend needs vLLM and a GPU: pip install 'mathforge[vllm]'"
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "auto",
+        revision: str | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        n_ctx: int = 4096,
+        seed: int = 0,
+        trust_remote_code: bool = False,
+        engine: Any = None,
+        **_: Any,
+    ) -> None:
+        if dtype not in DTYPES:
+            raise MathforgeError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
+        if model.endswith(".gguf"):
+            raise MathforgeError(
+                f"the vllm backend takes a hub id or a model directory, not a GGUF file ('{model}'); "
+                "use --backend llamacpp or hf"
+            )
+        self.model_ref = model
+        self.revision = revision
+        self.dtype = dtype
+        self.tensor_parallel_size = tensor_parallel_size
+        self.n_ctx = n_ctx
+        self.vllm = _import_vllm()
+        if engine is None:
+            if not Path(model).exists():
+                _offline_unless_hub_reachable()
+            engine = self._start(model, gpu_memory_utilization, seed, trust_remote_code)
+        self.llm = engine
+        self.tokenizer = self.llm.get_tokenizer()
+        self.adds_bos = _adds_bos(self.tokenizer)
+
+    def _start(self, model: str, gpu_memory_utilization: float, seed: int, trust_remote_code: bool) -> Any:
+        try:
+            return self.vllm.LLM(
+                model=model,
+                revision=self.revision,
+                tokenizer_revision=self.revision,
+                dtype=self.dtype,
+                tensor_parallel_size=self.tensor_parallel_size,
+                gpu_memory_utilization=gpu_memory_utilization,
+                # mathforge's --n-ctx (4096 by default) bounds prompt + completion, as with llama.cpp; vLLM would
+                # otherwise reserve KV cache for the model's whole window (32k and more for recent models).
+                max_model_len=self.n_ctx,
+                seed=seed,
+                trust_remote_code=trust_remote_code,
+            )
+        # RuntimeError (no GPU, CUDA out of memory), ValueError (config), OSError (files), vLLM's own errors.
+        except Exception as error:
+            reason = _first_line(error)
+            hint = (
+                f"lower --n-ctx (now {self.n_ctx})"
+                if "max_model_len" in reason
+                else "a CUDA GPU is needed; on CPU use --backend hf or llamacpp"
+            )
+            raise MathforgeError(f"cannot start vLLM for '{model}': {reason[:300]} ({hint})") from None
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, seed_offsets: list[int] | None = None
+    ) -> list[Generation]:
+        offsets = seed_offsets or [0] * len(prompts)
+        try:
+            requests = [self._sampling_params(params, offset) for offset in offsets]
+        except Exception as error:  # vLLM checks them (recent versions refuse a temperature above 2)
+            raise MathforgeError(f"vLLM rejected the sampling settings: {_first_line(error)[:300]}") from None
+        if len(requests) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(requests)} seed offsets")
+        try:
+            outputs = self.llm.generate(
+                [self._without_added_bos(prompt) for prompt in prompts], requests, use_tqdm=False
+            )
+        except Exception as error:
+            # vLLM's own errors (VLLMError in recent versions) are not RuntimeErrors; the runner turns these into
+            # one line that says how to resume.
+            if _raised_by_vllm(error):
+                raise RuntimeError(_first_line(error)) from error
+            raise
+        return [
+            Generation([self._completion(choice, params) for choice in output.outputs]) for output in outputs
+        ]
+
+    def _sampling_params(self, params: SamplingParams, offset: int) -> Any:
+        # Only what mathforge sets: vLLM's defaults for the rest (no repetition, presence or frequency penalty,
+        # min_p 0) leave the distribution alone. Greedy requests have n == 1 (the config guarantees it).
+        # Samples of one request differ: vLLM draws them from the request's one seeded stream.
+        return self.vllm.SamplingParams(
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k if params.top_k > 0 else -1,
+            max_tokens=params.max_new_tokens,
+            stop=list(params.stop),
+            seed=sample_seed(params.seed, offset, 0),
+        )
+
+    def _completion(self, choice: Any, params: SamplingParams) -> Completion:
+        # vLLM leaves stop strings out of the text already; the shared cut keeps every engine's text the same.
+        text, _ = cut_at_stop(choice.text, params.stop)
+        tokens = list(choice.token_ids)
+        # vLLM counts the EOS token it stopped on; like the other engines, count the tokens before it.
+        if tokens and tokens[-1] == getattr(self.tokenizer, "eos_token_id", None):
+            tokens = tokens[:-1]
+        finish = "length" if choice.finish_reason == "length" else "stop"
+        return Completion(text=text, tokens=len(tokens), finish_reason=finish)
+
+    def _without_added_bos(self, prompt: str) -> str:
+        """A chat template may have written BOS already, and vLLM's tokenizer adds one: drop the written one.
+
+        The hf engine instead tokenizes such prompts without special tokens; either way the model sees one BOS.
+        """
+        bos = getattr(self.tokenizer, "bos_token", None)
+        return prompt.removeprefix(bos) if bos and self.adds_bos else prompt
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise MathforgeError(
+                f"{self.model_ref} has no chat template (a base model?); use --prompt few-shot or zero-shot"
+            )
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception as error:  # jinja2 errors and templates that raise on, e.g., a system message
+            raise MathforgeError(f"{self.model_ref}'s chat template rejected the messages: {error}") from None
+
+    def identity(self) -> dict[str, Any]:
+        ident: dict[str, Any] = {
+            "backend": self.name,
+            "model": self.model_ref,
+            "dtype": self._loaded_dtype(),
+            "tensor_parallel_size": self.tensor_parallel_size,
+        }
+        if Path(self.model_ref).is_dir():
+            ident["path"] = str(Path(self.model_ref).resolve())
+            ident["sha256"] = directory_sha256(self.model_ref)
+        else:
+            ident["revision"] = _hub_commit(self.model_ref, self.revision) or self.revision
+        return ident
+
+    def _loaded_dtype(self) -> str:
+        """The dtype vLLM chose (as the hf engine records it: 'torch.bfloat16'), else the one asked for."""
+        try:
+            return str(self.llm.llm_engine.model_config.dtype)
+        except AttributeError:
+            return self.dtype
+
+    def close(self) -> None:
+        llm = self.__dict__.pop("llm", None)
+        if llm is None:
+            return
+        # vLLM's engine core runs in a child process in recent versions; stop it before dropping the engine.
+        with contextlib.suppress(Exception):
+            llm.llm_engine.engine_core.shutdown()
+        del llm
+        with contextlib.suppress(Exception):
+            from vllm.distributed.parallel_state import (
+                destroy_distributed_environment,
+                destroy_model_parallel,
+            )
+
+            destroy_model_parallel()
+            destroy_distributed_environment()
+        gc.collect()
+        torch = sys.modules.get("torch")  # only where vLLM (or another engine) loaded it
+        with contextlib.suppress(Exception):
+            if torch is not None and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def _import_vllm() -> Any:
+    # vLLM logs every engine step at INFO; keep its warnings and errors so progress bars stay readable.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    try:
+        import vllm
+    except ImportError:
+        raise MathforgeError(INSTALL_HINT) from None
+    except Exception as error:  # an install that cannot load (a CUDA build without its libraries)
+        raise MathforgeError(f"{INSTALL_HINT} (importing vllm failed: {_first_line(error)[:200]})") from None
+    return vllm
+
+
+def _offline_unless_hub_reachable() -> None:
+    """mathforge's hub check, passed on to vLLM's engine process (recent versions start one) by environment."""
+    offline_unless_hub_reachable()
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def _adds_bos(tokenizer: Any) -> bool:
+    """Whether encoding a prompt puts BOS in front (Llama, Gemma), as vLLM does with text prompts."""
+    try:
+        ids = tokenizer("1").input_ids
+        return bool(ids) and tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
+    except Exception:  # tokenizers of other shapes: leave prompts as they are
+        return False
+
+
+def _hub_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit of a hub model in the local cache (vLLM downloads through huggingface_hub), if found."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except Exception:  # not a valid repo id, no huggingface_hub
+        return None
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
+def _raised_by_vllm(error: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] == "vllm" for cls in type(error).__mro__)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,0 +1,208 @@
+"""Tool-integrated generation: PAL (one program, run once) and ToRA (generate, run, show the output, go on).
+
+The loop follows math-evaluation-harness: ToRA generation stops where the model would write "```output"; when
+a round ends with a closed code block and no \\boxed{}, the block runs in the sandbox and its output is
+appended as an ```output block; after the last allowed round the note "Reach max function call limit." ends
+the trajectory. With `state="session"` a trajectory's blocks share one Python process (later blocks see
+earlier variables); `state="fresh"` runs each block alone, as the harness does.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mathforge.backends import Backend, SamplingParams
+from mathforge.backends.base import sample_seed
+from mathforge.errors import MathforgeError
+from mathforge.grading.trajectory import (
+    OUTPUT_BLOCK,
+    ROUND_LIMIT_NOTE,
+    ends_with_program,
+    last_program,
+    printed_answer,
+    shown_output,
+)
+from mathforge.sandbox import ExecResult, Limits, Sandbox, Session
+
+# PAL's answer: what solution() returns when the program defines it (the harness's answer expression);
+# otherwise None, and the last printed line is taken instead.
+PAL_ANSWER = "solution() if callable(globals().get('solution')) else None"
+
+
+@dataclass
+class Trajectory:
+    """One sample: the text the model wrote plus the outputs it was shown, and each execution's record."""
+
+    text: str = ""
+    tokens: int = 0
+    finish_reason: str = "stop"
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    answer: str | None = None  # PAL: the program's answer
+    done: bool = False
+    session: Session | None = None
+    segment_start: int = 0  # where the text the model wrote since its last output block begins
+
+
+@dataclass(frozen=True)
+class ToolSettings:
+    kind: str  # "pal" or "tora"
+    rounds: int = 4
+    state: str = "session"
+    limits: Limits = field(default_factory=Limits)
+    require_isolation: bool = False
+    workers: int | None = None
+
+
+class ToolUse:
+    """Generates completions whose programs run in the sandbox; one instance serves a whole evaluation."""
+
+    def __init__(self, settings: ToolSettings) -> None:
+        self.settings = settings
+        self.sandbox = Sandbox(settings.limits, isolate=True if settings.require_isolation else None)
+        workers = settings.workers or len(os.sched_getaffinity(0))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mathforge-tool")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What changes the outputs a model is shown (so a run with other settings is another run)."""
+        limits = self.settings.limits
+        found: dict[str, Any] = {
+            "kind": self.settings.kind,
+            "timeout": limits.timeout,
+            "memory_mb": limits.memory_mb,
+        }
+        if self.settings.kind == "tora":
+            found.update(rounds=self.settings.rounds, state=self.settings.state)
+        return found
+
+    def generate(
+        self, backend: Backend, prompts: list[str], params: SamplingParams, seed_offsets: list[int]
+    ) -> list[list[Trajectory]]:
+        """The n trajectories of each prompt."""
+        generations = backend.generate(prompts, params, seed_offsets=seed_offsets)
+        trajectories = [
+            [Trajectory(c.text, c.tokens, c.finish_reason) for c in generation.completions]
+            for generation in generations
+        ]
+        if self.settings.kind == "pal":
+            self._run_programs([t for group in trajectories for t in group])
+            return trajectories
+        try:
+            for round_ in range(self.settings.rounds):
+                self._run_round(round_, [t for group in trajectories for t in group])
+                pending = [
+                    (index, sample, t)
+                    for index, group in enumerate(trajectories)
+                    for sample, t in enumerate(group)
+                    if not t.done
+                ]
+                if not pending:
+                    break
+                self._continue(backend, prompts, params, seed_offsets, pending, round_ + 1)
+            for group in trajectories:  # the last round's code, if any, ran; nothing more is generated
+                for t in group:
+                    t.done = True
+        finally:
+            for group in trajectories:
+                for t in group:
+                    if t.session is not None:
+                        t.session.close()
+        return trajectories
+
+    # --- PAL
+
+    def _run_programs(self, trajectories: list[Trajectory]) -> None:
+        def run(t: Trajectory) -> None:
+            program = last_program(t.text) or t.text  # the harness runs a bare completion as the program
+            result = self.sandbox.run(program, answer_expr=PAL_ANSWER)
+            t.answer = (result.answer or printed_answer(result.stdout)) if result.status == "ok" else None
+            t.executions.append(_record(0, program, result))
+
+        list(self._pool.map(run, trajectories))
+
+    # --- ToRA
+
+    def _run_round(self, round_: int, trajectories: list[Trajectory]) -> None:
+        """Run the code block that ends each live trajectory's latest segment, and append its output."""
+
+        def step(t: Trajectory) -> None:
+            segment = t.text[t.segment_start :]
+            if t.done or t.finish_reason == "length" or "boxed" in segment or not ends_with_program(segment):
+                t.done = True
+                return
+            program = last_program(segment) or ""
+            result = self._execute(t, program)
+            shown = shown_output(result.stdout, result.error, result.status)
+            t.executions.append(_record(round_, program, result, shown))
+            t.text = t.text.rstrip() + OUTPUT_BLOCK.format(output=shown)
+            t.segment_start = len(t.text)
+            if round_ == self.settings.rounds - 1:
+                t.text += ROUND_LIMIT_NOTE
+                t.done = True
+
+        list(self._pool.map(step, trajectories))
+
+    def _execute(self, t: Trajectory, program: str) -> ExecResult:
+        if self.settings.state == "fresh":
+            return self.sandbox.run(program)
+        if t.session is None:
+            t.session = self.sandbox.session()
+        return t.session.run(program)
+
+    def _continue(
+        self,
+        backend: Backend,
+        prompts: list[str],
+        params: SamplingParams,
+        seed_offsets: list[int],
+        pending: list[tuple[int, int, Trajectory]],
+        round_: int,
+    ) -> None:
+        """Generate the next segment of every pending trajectory (one sample each, seeded per sample and round)."""
+        by_sample: dict[int, list[tuple[int, Trajectory]]] = {}
+        for index, sample, t in pending:
+            by_sample.setdefault(sample, []).append((index, t))
+        for sample, group in by_sample.items():
+            round_params = replace(params, n=1, seed=sample_seed(params.seed, round_, sample))
+            texts = [prompts[index] + t.text for index, t in group]
+            offsets = [seed_offsets[index] for index, _ in group]
+            for (_, t), generation in zip(
+                group, self._generate(backend, texts, round_params, offsets), strict=True
+            ):
+                if generation is None:  # the trajectory outgrew the context window
+                    t.finish_reason, t.done = "length", True
+                    continue
+                completion = generation.completions[0]
+                t.text += completion.text
+                t.tokens += completion.tokens
+                t.finish_reason = completion.finish_reason
+
+    @staticmethod
+    def _generate(backend: Backend, texts: list[str], params: SamplingParams, offsets: list[int]) -> list:
+        try:
+            return backend.generate(texts, params, seed_offsets=offsets)
+        except MathforgeError as error:
+            if "does not fit" not in str(error):
+                raise
+        # One prompt no longer fits: generate the others one by one, and end that one.
+        results = []
+        for text, offset in zip(texts, offsets, strict=True):
+            try:
+                results.append(backend.generate([text], params, seed_offsets=[offset])[0])
+            except MathforgeError as error:
+                if "does not fit" not in str(error):
+                    raise
+                results.append(None)
+        return results
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _record(round_: int, program: str, result: ExecResult, shown: str | None = None) -> dict[str, Any]:
+    record = {"round": round_, "code": program, **result.to_json()}
+    if shown is not None:
+        record["shown"] = shown
+    return record

@@ -1,0 +1,37 @@
+"""Many programs at once: a thread per running program (the work happens in the sandboxed processes)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from mathforge.sandbox.process import Sandbox
+from mathforge.sandbox.types import ExecResult
+
+
+class SandboxPool:
+    """Runs programs in parallel, each in its own sandboxed process; results come back in order."""
+
+    def __init__(self, sandbox: Sandbox | None = None, workers: int | None = None) -> None:
+        self.sandbox = sandbox or Sandbox()
+        self.workers = workers or len(os.sched_getaffinity(0))
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mathforge-sandbox")
+
+    def map(self, programs: Sequence[str], *, answer_expr: str | None = None) -> list[ExecResult]:
+        return list(
+            self._executor.map(lambda code: self.sandbox.run(code, answer_expr=answer_expr), programs)
+        )
+
+    def submit(self, function, *args):  # noqa: ANN001, ANN201 - a thin pass-through to the executor
+        """Run `function(*args)` on the pool's threads (e.g. a whole tool-use trajectory with its session)."""
+        return self._executor.submit(function, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

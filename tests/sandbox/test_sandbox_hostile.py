@@ -1,0 +1,289 @@
+"""Hostile programs: each is contained, reported with the right status, and leaves the caller unharmed.
+
+Most run in the bubblewrap sandbox (CI installs bubblewrap; a machine without it fails these tests rather than
+skipping them). The ones that resource limits alone can contain also run without isolation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mathforge.sandbox import Limits, Sandbox, SandboxPool, isolation_error
+
+LIMITS = Limits(timeout=3, memory_mb=512, max_processes=32, max_file_mb=16, tmp_mb=64)
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Sandbox:
+    assert isolation_error() is None, f"these tests need bubblewrap: {isolation_error()}"
+    return Sandbox(LIMITS, isolate=True)
+
+
+@pytest.fixture(scope="module")
+def bare() -> Sandbox:
+    return Sandbox(LIMITS, isolate=False)
+
+
+@pytest.fixture(params=["isolated", "bare"])
+def any_sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    return request.getfixturevalue(request.param)
+
+
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if text.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def _still_works(sandbox: Sandbox) -> None:
+    """The caller, and the sandbox, are fine afterwards."""
+    result = sandbox.run("print(sum(range(10)))")
+    assert (result.status, result.stdout) == ("ok", "45\n")
+
+
+def test_infinite_loop_times_out(any_sandbox: Sandbox) -> None:
+    started = time.perf_counter()
+    result = any_sandbox.run("print('started', flush=True)\nwhile True:\n    pass\n")
+    assert result.status == "timeout"
+    assert result.stdout == "started\n"  # what it printed before hanging is kept
+    assert time.perf_counter() - started < LIMITS.timeout + 2
+    _still_works(any_sandbox)
+
+
+def test_sigterm_ignored_then_sleeping(any_sandbox: Sandbox) -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(1000)\n"
+    started = time.perf_counter()
+    result = any_sandbox.run(code)
+    assert result.status == "timeout"
+    assert time.perf_counter() - started < LIMITS.timeout + 2
+
+
+def test_fork_bomb(any_sandbox: Sandbox) -> None:
+    marker = f"forkbomb{uuid.uuid4().hex[:8]}"
+    code = (
+        "import os, time\n"
+        f"tag = '{marker}'\n"
+        "children = 0\n"
+        "while True:\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+        "        children += 1\n"
+        "    except OSError as error:\n"
+        "        print('fork refused after', children, error.strerror, flush=True)\n"
+        "        time.sleep(60)\n"
+    )
+    result = any_sandbox.run(code)
+    assert result.status == "timeout"
+    assert "fork refused after" in result.stdout  # the process limit stopped it, not the machine
+    refused_after = int(result.stdout.split("fork refused after ")[1].split()[0])
+    assert refused_after <= LIMITS.max_processes
+    time.sleep(0.2)
+    assert not _processes_with(marker)
+    _still_works(any_sandbox)
+
+
+def test_memory_bomb(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n")
+    assert result.status == "memory"
+    assert result.error == "MemoryError"
+    _still_works(any_sandbox)
+
+
+def test_huge_allocation_at_once(any_sandbox: Sandbox) -> None:
+    assert any_sandbox.run("x = [0] * (10 ** 10)").status == "memory"
+
+
+def test_writing_a_10gb_file(any_sandbox: Sandbox) -> None:
+    code = "chunk = b'x' * 2**20\nwith open('big.bin', 'wb') as f:\n    for _ in range(10 * 1024):\n        f.write(chunk)\n"
+    result = any_sandbox.run(code)
+    assert result.status == "error"
+    assert "File too large" in result.error or "No space left" in result.error
+    _still_works(any_sandbox)
+
+
+def test_no_network_not_even_the_callers_loopback(isolated: Sandbox) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            accepted.append(server.accept())
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    code = (
+        f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')\n"
+    )
+    result = isolated.run(code)
+    thread.join()
+    server.close()
+    assert result.status == "error"
+    assert "ConnectionRefused" in result.error or "Network is unreachable" in result.error
+    assert "connected" not in result.stdout
+    assert accepted == []
+
+
+@pytest.fixture
+def secret_in_home() -> Path:
+    secret = Path.home() / f".mathforge-sandbox-secret-{uuid.uuid4().hex[:8]}"
+    secret.write_text("the user's secret")
+    yield secret
+    secret.unlink()
+
+
+def test_cannot_read_the_users_home(isolated: Sandbox, secret_in_home: Path) -> None:
+    result = isolated.run(f"print(open({str(secret_in_home)!r}).read())")
+    assert result.status == "error"
+    assert "No such file" in result.error
+    assert "secret" not in result.stdout
+    listing = isolated.run(f"import os\nprint(os.listdir({str(Path.home())!r}))")
+    assert secret_in_home.name not in listing.stdout
+
+
+def test_cannot_read_the_project() -> None:
+    sandbox = Sandbox(LIMITS, isolate=True)
+    project_file = Path(__file__).resolve()
+    result = sandbox.run(f"print(open({str(project_file)!r}).read()[:100])")
+    assert result.status == "error"
+    assert "No such file" in result.error
+    assert result.stdout == ""
+
+
+def test_cannot_write_outside_its_temporary_directory(isolated: Sandbox, tmp_path: Path) -> None:
+    target = tmp_path / "planted.txt"
+    for path in (target, Path("/usr/planted.txt"), Path("/etc/planted.txt")):
+        result = isolated.run(f"open({str(path)!r}, 'w').write('x')")
+        assert result.status == "error", path
+        assert not path.exists()
+    inside = isolated.run("open('note.txt', 'w').write('fine')\nprint(open('note.txt').read())")
+    assert (inside.status, inside.stdout) == ("ok", "fine\n")
+
+
+def test_killing_its_parent(any_sandbox: Sandbox) -> None:
+    code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(os.getppid(), signal.SIGTERM)\nprint('done')\n"
+    result = any_sandbox.run(code)
+    # Isolated, its parent is the namespace's init, which ignores signals from inside; bare, the parent is the
+    # sandbox process itself, whose death is reported. Either way the caller lives on.
+    assert result.status in ("ok", "killed")
+    _still_works(any_sandbox)
+
+
+def test_cannot_see_or_signal_other_processes(isolated: Sandbox) -> None:
+    code = f"import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\nos.kill({os.getpid()}, 9)\n"
+    result = isolated.run(code)
+    assert result.status == "error"
+    assert "ProcessLookupError" in result.error
+    assert max(eval(result.stdout)) < 10  # only its own namespace's few processes
+
+
+def test_detached_child_does_not_outlive_the_program(any_sandbox: Sandbox) -> None:
+    marker = f"{time.time() % 1000:.0f}{uuid.uuid4().int % 10**6}.5"
+    code = f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)\nprint('spawned')\n"
+    result = any_sandbox.run(code)
+    assert (result.status, result.stdout) == ("ok", "spawned\n")
+    time.sleep(0.3)
+    assert not _processes_with(f"sleep\x00{marker}")
+
+
+def test_double_forked_daemon_is_killed_on_timeout(any_sandbox: Sandbox) -> None:
+    marker = f"{uuid.uuid4().int % 10**6}.25"
+    code = (
+        "import os, subprocess, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        f"    subprocess.Popen(['sleep', '{marker}'])\n"
+        "    os._exit(0)\n"
+        "time.sleep(100)\n"
+    )
+    assert any_sandbox.run(code).status == "timeout"
+    time.sleep(0.3)
+    assert not _processes_with(f"sleep\x00{marker}")
+
+
+def test_closing_stdout(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("import os, sys\nprint('before', flush=True)\nos.close(1)\nprint('after')\n")
+    assert result.stdout == "before\n"
+    assert result.status in ("ok", "error")
+    _still_works(any_sandbox)
+
+
+def test_closing_every_descriptor(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("import os\nos.closerange(0, 1024)\nx = 1\n")
+    assert result.status == "ok"  # it exits cleanly without a reply channel: seen as its exit status
+    _still_works(any_sandbox)
+
+
+def test_flooding_output_is_capped(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("import sys\nwhile True:\n    sys.stdout.write('spam ' * 1000)\n")
+    assert result.status == "timeout"
+    assert result.truncated
+    assert len(result.stdout.encode()) == LIMITS.max_output_bytes
+
+
+def test_finite_flood_is_truncated_but_ok(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("print('y' * 10**7)\nprint('end')")
+    assert result.status == "ok"
+    assert result.truncated
+    assert result.stdout.startswith("yyyy")
+
+
+def test_recursion_bomb(any_sandbox: Sandbox) -> None:
+    default = any_sandbox.run("def f(n):\n    return f(n + 1)\nf(0)\n")
+    assert default.status == "error"
+    assert default.error.startswith("RecursionError")
+    raised = any_sandbox.run(
+        "import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return [n] + f(n + 1)\nf(0)\n"
+    )
+    assert raised.status in ("memory", "killed", "timeout")
+    _still_works(any_sandbox)
+
+
+def test_os_exit(any_sandbox: Sandbox) -> None:
+    failed = any_sandbox.run("import os\nprint('bye', flush=True)\nos._exit(3)\n")
+    assert (failed.status, failed.returncode, failed.stdout) == ("error", 3, "bye\n")
+    clean = any_sandbox.run("import os\nos._exit(0)\n")
+    assert (clean.status, clean.returncode) == ("ok", 0)
+
+
+def test_segfault_is_killed(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("import ctypes\nctypes.string_at(0)\n")
+    assert result.status == "killed"
+    assert result.error == "killed by SIGSEGV"
+
+
+def test_a_pool_of_hostile_programs_leaves_the_good_ones_alone(isolated: Sandbox) -> None:
+    hostile = [
+        "while True:\n    pass",
+        "x = bytearray(10**10)",
+        "import os\nos.kill(os.getppid(), 9)",
+        "import sys\nwhile True:\n    sys.stdout.write('z' * 4096)",
+        "import os\nos._exit(9)",
+    ]
+    good = [f"print({i} * {i})" for i in range(10)]
+    programs = [code for pair in zip(good, hostile * 2, strict=True) for code in pair]
+    with SandboxPool(isolated, workers=4) as pool:
+        results = pool.map(programs)
+    answers = [r.stdout for code, r in zip(programs, results, strict=True) if code in good]
+    assert answers == [f"{i * i}\n" for i in range(10)]
+    statuses = [r.status for code, r in zip(programs, results, strict=True) if code not in good]
+    assert statuses == ["timeout", "memory", "ok", "timeout", "error"] * 2
