@@ -14,6 +14,15 @@ torch_spec=${TORCH_SPEC:-torch==2.13.0}
 stamp=.venv/.mathforge-setup
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec"
 
+# bubblewrap isolates the model-written programs that --prompt pal/tora and `mathforge exec` run. Installed
+# here where we can (root with apt-get); elsewhere mathforge warns and falls back to resource limits alone.
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "mathforge: installing bubblewrap (sandbox for model-written code)" >&2
+  apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } \
+    || echo "mathforge: could not install bubblewrap; code will run with resource limits only" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$python_bin" -m venv .venv
 fi

@@ -305,6 +305,15 @@ def regrade_command(
     extractor: Annotated[
         str | None, typer.Option(help="Answer extractor [default: the one eval uses for the benchmark]")
     ] = None,
+    tool: Annotated[
+        str,
+        typer.Option(
+            help="Tool-integrated outputs: pal (programs are run in the sandbox), tora (the answer is read from the "
+            "prose, not the code or outputs), none, or auto (from the file: recorded by mathforge, or the "
+            "harness's file name such as test_tora_...)"
+        ),
+    ] = "auto",
+    exec_timeout: Annotated[float, typer.Option(help="pal: wall seconds per program run")] = 10.0,
 ) -> None:
     """Extract and grade the completions of an existing output file (its stored verdicts are not trusted)."""
     import json
@@ -320,6 +329,8 @@ def regrade_command(
         rel_tol=rel_tol,
         timeout=grade_timeout,
         extractor=extractor,
+        tool=tool,
+        exec_timeout=exec_timeout,
     )
     if out is not None:
         write_rows(out, result.rows)

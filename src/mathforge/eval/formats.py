@@ -29,6 +29,7 @@ from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
 from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices, read_jsonl_numbered
 from mathforge.benchmarks.spec import BenchmarkSpec
 from mathforge.errors import MathforgeError
+from mathforge.grading.trajectory import TOOL_FORMATS, pal_answer
 
 FORMATS: tuple[str, ...] = ("mathforge", "math-eval-harness", "qwen25-math", "lm-eval")
 
@@ -52,6 +53,9 @@ class SourceRow:
     source_pred: list[Any] | None = None
     source_score: list[Any] | None = None
     subsets: dict[str, str] = field(default_factory=dict)
+    tool: str | None = None  # "pal" or "tora" when the completions are tool-integrated
+    # PAL rows of mathforge: each completion's program answer as the run recorded it (None: the run failed).
+    program_answers: list[str | None] | None = None
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -76,6 +80,23 @@ def detect_format(path: Path, line: int, row: Mapping[str, Any]) -> str:
         f"{path}:{line}: cannot tell the file's format from its keys ({keys}); pass --format "
         f"{' or '.join(FORMATS)}"
     )
+
+
+# math-evaluation-harness names files "{split}_{prompt_type}_..."; ToRA's own harness says "tool-integrated".
+_TOOL_IN_NAME = re.compile(r"(?:^|_)(pal|tora|tool-integrated)(?:_|$)")
+
+
+def detect_tool(path: Path, rows: list[SourceRow]) -> str | None:
+    """pal, tora or None for a file: mathforge rows say so; the harness's file names do; output blocks mean tora."""
+    recorded = {row.tool for row in rows if row.tool}
+    if recorded:
+        return recorded.pop()
+    named = _TOOL_IN_NAME.search(path.stem)
+    if named:
+        return "tora" if named.group(1) == "tool-integrated" else named.group(1)
+    if any("\n```output\n" in text for row in rows[:50] for text in row.completions):
+        return "tora"
+    return None
 
 
 def load_source(
@@ -167,7 +188,18 @@ def _mathforge_row(raw: Mapping[str, Any], number: int, where: str) -> SourceRow
         source_pred=_as_list(raw.get("preds")),
         source_score=_as_list(raw.get("correct")),
         subsets={str(k): to_text(v) for k, v in (raw.get("subsets") or {}).items()},
+        tool=raw.get("tool") if raw.get("tool") in TOOL_FORMATS else None,
+        program_answers=_program_answers(raw, len(completions)) if raw.get("tool") == "pal" else None,
     )
+
+
+def _program_answers(raw: Mapping[str, Any], count: int) -> list[str | None] | None:
+    """The answer of each completion's last recorded run, when every completion has one."""
+    runs = raw.get("executions")
+    if not isinstance(runs, list) or len(runs) != count or not all(isinstance(r, list) and r for r in runs):
+        return None
+    last = [r[-1] for r in runs]
+    return [pal_answer(str(e.get("status")), e.get("answer"), str(e.get("stdout") or "")) for e in last]
 
 
 def _harness_row(raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec) -> SourceRow:

@@ -24,6 +24,7 @@ of a single process.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import functools
 import json
 import multiprocessing
@@ -39,8 +40,15 @@ from typing import Any
 from mathforge import grading
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
-from mathforge.eval.formats import FORMATS, SourceRow, load_source
+from mathforge.eval.formats import FORMATS, SourceRow, detect_tool, load_source
 from mathforge.eval.metrics import aggregate, default_ks
+from mathforge.grading.trajectory import (
+    PAL_ANSWER,
+    TOOL_FORMATS,
+    extract_tora_answer,
+    pal_answer,
+    pal_program,
+)
 
 __all__ = ["FORMATS", "RegradeResult", "regrade_file", "write_rows"]
 
@@ -63,6 +71,11 @@ class _Task:
     gold: str
     question: str
     choices: tuple[str, ...] | None
+    tool: str | None = None
+    program_answers: tuple[str | None, ...] | None = None
+
+
+TOOL_CHOICES = ("auto", "none", *TOOL_FORMATS)
 
 
 def regrade_file(
@@ -74,12 +87,17 @@ def regrade_file(
     rel_tol: float = 0.0,
     timeout: float | None = None,
     extractor: str | None = None,
+    tool: str = "auto",
+    exec_timeout: float = 10.0,
 ) -> RegradeResult:
     """Extract and grade every completion of the output file `path` as benchmark `bench`.
 
     `fmt`: "auto" or one of `FORMATS`. `data_dir`: take golds (and choices) from the benchmark's files there,
     matching rows by question text. `rel_tol`, `timeout`: passed to `grading.grade`. `extractor`: one of
-    `grading.EXTRACTORS` [default: the one `mathforge eval` uses for the benchmark].
+    `grading.EXTRACTORS` [default: the one `mathforge eval` uses for the benchmark]. `tool`: "pal" or "tora" for
+    tool-integrated outputs, "none" for plain text, "auto" to tell from the file. ToRA answers come from the
+    prose of the trajectory (code and outputs left out); PAL answers from running each program in the sandbox
+    (`exec_timeout` seconds each), unless mathforge recorded the run.
     """
     started = time.perf_counter()
     path = Path(path)
@@ -96,17 +114,27 @@ def regrade_file(
         )
     if data_dir is not None and not Path(data_dir).is_dir():
         raise MathforgeError(f"--data-dir: no such directory: {data_dir}")
+    if tool not in TOOL_CHOICES:
+        raise MathforgeError(f"--tool: must be one of {', '.join(TOOL_CHOICES)}; got '{tool}'")
     fmt, sources = load_source(path, fmt, spec, need_gold=data_dir is None)
+    kind = detect_tool(path, sources) if tool == "auto" else (None if tool == "none" else tool)
     items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
     extractor = extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
 
-    tasks = [_task(path, source, item) for source, item in zip(sources, items, strict=True)]
+    tasks = [_task(path, source, item, kind) for source, item in zip(sources, items, strict=True)]
+    executions: dict[int, list[dict[str, Any]]] = {}
+    if kind == "pal":
+        tasks, executions = _run_programs(tasks, exec_timeout, workers)
     graded = _grade_all(tasks, extractor, spec.boxed, spec.answer_type, rel_tol, timeout, workers)
     rows = [
-        _output_row(source, item, task, result)
-        for source, item, task, result in zip(sources, items, tasks, graded, strict=True)
+        _output_row(source, item, task, result, executions.get(index))
+        for index, (source, item, task, result) in enumerate(zip(sources, items, tasks, graded, strict=True))
     ]
     metrics = _metrics(rows, spec, fmt, path, data_dir, timeout, extractor)
+    if kind is not None:
+        metrics["tool"] = kind
+        if executions:
+            metrics["executed"] = sum(len(runs) for runs in executions.values())
     metrics.update(workers=workers, seconds=round(time.perf_counter() - started, 3))
     return RegradeResult(path=path, benchmark=spec.name, format=fmt, rows=rows, metrics=metrics)
 
@@ -191,10 +219,35 @@ def _pick(found: list[Item], source: SourceRow, path: Path, spec: BenchmarkSpec)
 # --- grading
 
 
-def _task(path: Path, source: SourceRow, item: Item | None) -> _Task:
+def _run_programs(
+    tasks: list[_Task], exec_timeout: float, workers: int
+) -> tuple[list[_Task], dict[int, list[dict[str, Any]]]]:
+    """Run the PAL programs that have no recorded answer; the file's own predictions are never used."""
+    from mathforge.sandbox import Limits, Sandbox, SandboxPool
+
+    todo = [(index, task) for index, task in enumerate(tasks) if task.program_answers is None]
+    if not todo:
+        return tasks, {}
+    programs = [pal_program(text) for _, task in todo for text in task.completions]
+    with SandboxPool(Sandbox(Limits(timeout=exec_timeout)), workers=max(workers, 2)) as pool:
+        results = iter(pool.map(programs, answer_expr=PAL_ANSWER))
+    program_texts = iter(programs)
+    executions: dict[int, list[dict[str, Any]]] = {}
+    tasks = list(tasks)
+    for index, task in todo:
+        runs = [(next(program_texts), next(results)) for _ in task.completions]
+        executions[index] = [{"round": 0, "code": code, **result.to_json()} for code, result in runs]
+        answers = tuple(pal_answer(r.status, r.answer, r.stdout) for _, r in runs)
+        tasks[index] = dataclasses.replace(task, program_answers=answers)
+    return tasks, executions
+
+
+def _task(path: Path, source: SourceRow, item: Item | None, tool: str | None = None) -> _Task:
     gold = item.gold if item is not None else source.gold
     if gold is None:  # a null gold field in the file, and no --data-dir to take one from
-        raise MathforgeError(f"{path}:{source.line}: row '{source.id}' has no gold answer (null); pass --data-dir")
+        raise MathforgeError(
+            f"{path}:{source.line}: row '{source.id}' has no gold answer (null); pass --data-dir"
+        )
     choices = item.choices if item is not None else source.choices
     return _Task(
         completions=tuple(source.completions),
@@ -202,6 +255,8 @@ def _task(path: Path, source: SourceRow, item: Item | None) -> _Task:
         gold=gold,
         question=item.question if item is not None else source.question,
         choices=tuple(choices) if choices else None,
+        tool=tool,
+        program_answers=tuple(source.program_answers) if source.program_answers is not None else None,
     )
 
 
@@ -215,7 +270,12 @@ def _grade_all(
     workers: int,
 ) -> list[list[tuple[str | None, str, bool, str]]]:
     grade = functools.partial(
-        _grade_chunk, extractor=extractor, boxed=boxed, answer_type=answer_type, rel_tol=rel_tol, timeout=timeout
+        _grade_chunk,
+        extractor=extractor,
+        boxed=boxed,
+        answer_type=answer_type,
+        rel_tol=rel_tol,
+        timeout=timeout,
     )
     workers = min(workers, len(tasks))
     if workers <= 1:
@@ -240,8 +300,15 @@ def _grade_chunk(
     for task in tasks:
         several = grading.asks_for_several(task.question)
         graded = []
-        for text, truncated in zip(task.completions, task.truncated, strict=True):
-            extraction = grading.extract_answer(
+        for number, (text, truncated) in enumerate(zip(task.completions, task.truncated, strict=True)):
+            if task.tool == "pal":
+                answer = task.program_answers[number] if task.program_answers else None
+                extraction = grading.Extraction(answer, "program" if answer is not None else "none")
+                verdict = grading.grade(answer, task.gold, answer_type, rel_tol=rel_tol, timeout=timeout)
+                graded.append((extraction.answer, extraction.rule, verdict.correct, verdict.rule))
+                continue
+            extract = extract_tora_answer if task.tool == "tora" else grading.extract_answer
+            extraction = extract(
                 text,
                 extractor,
                 list(task.choices) if task.choices else None,
@@ -265,6 +332,7 @@ def _output_row(
     item: Item | None,
     task: _Task,
     graded: list[tuple[str | None, str, bool, str]],
+    executions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     subsets = item.subsets if item is not None else source.subsets
     row: dict[str, Any] = {
@@ -284,6 +352,10 @@ def _output_row(
         row["bench_id"] = item.id
         if source.gold is not None:
             row["source_gold"] = source.gold
+    if task.tool is not None:
+        row["tool"] = task.tool
+    if executions is not None:
+        row["executions"] = [[run] for run in executions]
     if task.choices:
         row["choices"] = list(task.choices)
     if subsets:

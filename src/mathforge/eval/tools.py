@@ -19,17 +19,15 @@ from mathforge.backends.base import sample_seed
 from mathforge.errors import MathforgeError
 from mathforge.grading.trajectory import (
     OUTPUT_BLOCK,
+    PAL_ANSWER,
     ROUND_LIMIT_NOTE,
     ends_with_program,
     last_program,
-    printed_answer,
+    pal_answer,
+    pal_program,
     shown_output,
 )
 from mathforge.sandbox import ExecResult, Limits, Sandbox, Session
-
-# PAL's answer: what solution() returns when the program defines it (the harness's answer expression);
-# otherwise None, and the last printed line is taken instead.
-PAL_ANSWER = "solution() if callable(globals().get('solution')) else None"
 
 
 @dataclass
@@ -115,9 +113,9 @@ class ToolUse:
 
     def _run_programs(self, trajectories: list[Trajectory]) -> None:
         def run(t: Trajectory) -> None:
-            program = last_program(t.text) or t.text  # the harness runs a bare completion as the program
+            program = pal_program(t.text)
             result = self.sandbox.run(program, answer_expr=PAL_ANSWER)
-            t.answer = (result.answer or printed_answer(result.stdout)) if result.status == "ok" else None
+            t.answer = pal_answer(result.status, result.answer, result.stdout)
             t.executions.append(_record(0, program, result))
 
         list(self._pool.map(run, trajectories))

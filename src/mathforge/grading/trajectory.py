@@ -15,6 +15,9 @@ from typing import Literal
 from mathforge.grading.extract import Extraction, extract_answer
 
 TOOL_FORMATS = ("pal", "tora")
+# PAL's answer: what solution() returns when the program defines it (the harness's answer expression);
+# otherwise None, and the last printed line is taken instead.
+PAL_ANSWER = "solution() if callable(globals().get('solution')) else None"
 # math-evaluation-harness's shape of an execution result in the text, and its cut of long outputs.
 OUTPUT_BLOCK = "\n```output\n{output}\n```\n"
 ROUND_LIMIT_NOTE = "\nReach max function call limit."
@@ -95,6 +98,19 @@ def printed_answer(stdout: str) -> str | None:
     """The last non-empty line a program printed."""
     lines = [line.strip() for line in stdout.strip().splitlines() if line.strip()]
     return lines[-1] if lines else None
+
+
+def pal_program(completion: str) -> str:
+    """The program of a PAL completion: its last ```python block, or the whole text when it has none (as the
+    harness runs it)."""
+    return last_program(completion) or completion
+
+
+def pal_answer(status: str, answer: str | None, stdout: str) -> str | None:
+    """A PAL run's answer: the returned value, else the last printed line; none when the program failed."""
+    if status != "ok":
+        return None
+    return answer if answer is not None else printed_answer(stdout)
 
 
 def extract_tora_answer(
