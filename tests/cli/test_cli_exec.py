@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,42 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 def test_bad_limits_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(_exec(_program(tmp_path, "1"), "--timeout", "0"), r"timeout must be positive")
     assert_one_line_error(_exec(_program(tmp_path, "1"), "--memory-mb", "1"), r"memory_mb must be at least")
+
+
+def test_require_isolation_without_bubblewrap_is_one_line(tmp_path: Path) -> None:
+    no_bwrap = {**os.environ, "PATH": str(tmp_path)}  # nothing on PATH: bwrap cannot be found
+    program = _program(tmp_path, "print(1)")
+    for args in (
+        ["exec", program, "--require-isolation"],
+        [
+            "eval",
+            "--prompt",
+            "tora",
+            "--bench",
+            "gsm8k",
+            "--limit",
+            "1",
+            "--require-isolation",
+            "--out",
+            str(tmp_path),
+        ],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "mathforge.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=no_bwrap,
+        )
+        assert_one_line_error(
+            result, r"isolation required but unavailable: bubblewrap \(bwrap\) is not installed"
+        )
+    fallback = subprocess.run(
+        [sys.executable, "-m", "mathforge.cli", "exec", program, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=no_bwrap,
+    )
+    assert json.loads(fallback.stdout)["isolated"] is False
+    assert fallback.stderr.count("not isolated") == 1  # the one-time warning

@@ -149,3 +149,15 @@ def test_fallback_warns_once(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
         assert not second.isolated
     finally:
         isolation.isolation_error.cache_clear()
+
+
+def test_environment_switch_requires_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATHFORGE_REQUIRE_ISOLATION", "1")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    isolation.isolation_error.cache_clear()
+    try:
+        with pytest.raises(MathforgeError, match="isolation required but unavailable"):
+            Sandbox(LIMITS)
+        assert not Sandbox(LIMITS, isolate=False).isolated  # an explicit choice still wins
+    finally:
+        isolation.isolation_error.cache_clear()

@@ -439,8 +439,14 @@ def _versions(*backends: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     packages = ["mathforge", "sympy", "latex2sympy2_extended"]
+    engine_packages = {
+        "llamacpp": ["llama-cpp-python"],
+        "hf": ["torch", "transformers"],
+        "vllm": ["vllm", "torch", "transformers"],
+        "openai": ["openai"],
+    }
     for backend in dict.fromkeys(backends):
-        packages += ["llama-cpp-python"] if backend == "llamacpp" else ["torch", "transformers"]
+        packages += engine_packages.get(backend, [])
     found = {}
     for package in packages:
         with contextlib.suppress(PackageNotFoundError):

@@ -36,6 +36,7 @@ _READ_CHUNK = 65536
 # A session's total CPU allowance, in calls' worth of the per-call limit; the per-call limit is a soft limit.
 _SESSION_CPU_CALLS = 64
 _MARKER_VAR = "MATHFORGE_SANDBOX"
+REQUIRE_ISOLATION_VAR = "MATHFORGE_REQUIRE_ISOLATION"
 _warned = threading.Event()
 
 
@@ -53,11 +54,14 @@ class Sandbox:
     """Runs Python programs under `limits`, isolated by bubblewrap where it works.
 
     isolate: True requires bubblewrap (a MathforgeError when it cannot run); False never uses it; None (the
-    default) uses it when available and otherwise warns once and falls back to resource limits alone.
+    default) uses it when available and otherwise warns once and falls back to resource limits alone, unless
+    the environment sets MATHFORGE_REQUIRE_ISOLATION=1 (the machine-wide switch), which makes None mean True.
     """
 
     def __init__(self, limits: Limits | None = None, *, isolate: bool | None = None) -> None:
         self.limits = limits or Limits()
+        if isolate is None and os.environ.get(REQUIRE_ISOLATION_VAR, "") not in ("", "0"):
+            isolate = True
         reason = isolation.isolation_error() if isolate is not False else "isolation switched off"
         if isolate is True and reason is not None:
             raise MathforgeError(f"isolation required but unavailable: {reason}")
