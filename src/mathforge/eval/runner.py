@@ -23,6 +23,7 @@ from mathforge import grading
 from mathforge.backends import (
     DEFAULT_MODEL,
     PACKAGED_ALIASES,
+    SERVED_BACKENDS,
     Backend,
     SamplingParams,
     load_backend,
@@ -78,6 +79,8 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
         if judge_ref is not None:
             judge = _load_judge(config, judge_ref, (engine_name, model_ref), backend, engine_options)
         identity = backend.identity()
+        if engine_name in SERVED_BACKENDS and not config.model:  # the model the server said it serves
+            config = config.model_copy(update={"model": identity["model"]})
         # Every benchmark's data, prompt and run directory are checked before the first token is generated.
         plans = [_plan(spec, config, backend, identity, judge, tool) for spec in specs]
         return [_execute(plan, config, backend, identity, show_progress, judge) for plan in plans]

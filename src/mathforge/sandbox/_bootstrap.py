@@ -17,7 +17,6 @@ import os
 import resource
 import struct
 import sys
-import traceback
 
 _ANSWER_CHARS = 10_000
 
@@ -82,6 +81,8 @@ def _flush():
 
 
 def _last_line(error):
+    import traceback  # only when a program fails: it costs every start a few milliseconds otherwise
+
     lines = traceback.format_exception_only(type(error), error)
     return lines[-1].strip() if lines else type(error).__name__
 
@@ -104,6 +105,8 @@ def _run(request, namespace):
     except MemoryError as error:
         reply.update(status="memory", returncode=1, error=_last_line(error))
     except BaseException as error:  # the program's own failure, reported as Python would
+        import traceback
+
         traceback.print_exc()
         reply.update(status="error", returncode=1, error=_last_line(error))
     _flush()

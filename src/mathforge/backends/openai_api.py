@@ -1,0 +1,354 @@
+"""OpenAI-compatible servers (vLLM, SGLang, llama.cpp, TGI, hosted APIs) through the official `openai` client.
+
+Plain prompts go to the completions endpoint. Chat prompts cannot be rendered here (the chat template lives on
+the server), so `apply_chat_template` returns a private marker that carries the messages, and `generate` sends
+those to the chat endpoint (see `_CHAT_MARKER`). Every (prompt, sample) pair is one request with n=1, its own
+seed and its own token count; a thread pool keeps `concurrency` of them in flight on one shared client.
+
+Retries are the `openai` client's own: it retries 408, 409, 429 and 5xx answers, timeouts and connection errors
+(refused, reset, closed without an answer) with exponential backoff (0.5 s doubling up to 8 s, less up to 25%
+jitter) and honours `Retry-After` / `retry-after-ms` up to two minutes (openai/_base_client.py, `request`,
+`_should_retry`, `_calculate_retry_timeout`). Every other failure, and a retry budget spent, becomes a one-line
+`MathforgeError` naming the server's address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import partial
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop, sample_seed
+from mathforge.errors import MathforgeError
+
+# `apply_chat_template` returns this prefix + the messages as JSON. Text that a caller appends after the JSON
+# (tool-integrated reasoning appends the model's partial answer and a program's output) is sent as a final
+# assistant message for the server to continue. NUL never occurs in rendered prompts, so a plain prompt
+# cannot be mistaken for a chat one.
+_CHAT_MARKER = "\x00mathforge-chat:"
+# vLLM's parameters for "continue the last assistant message instead of opening a new turn". Servers that do
+# not know them (llama.cpp's, hosted APIs) ignore or reject them; the ones that ignore them answer a fresh turn.
+_CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
+# Engines fill unset sampling knobs with their own defaults: vLLM (its default `--generation-config auto`) takes
+# repetition_penalty, top_k and min_p from the model's generation_config.json, llama-cpp-python's server uses
+# repeat_penalty 1.1, min_p 0.05 and top_k 40, llama.cpp's llama-server min_p 0.05 and top_k 40. mathforge's
+# other engines decode with none of these, so they are switched off for the servers recognised by their
+# /v1/models `owned_by` (SGLang takes vLLM's names). Other servers (hosted APIs, which reject unknown
+# parameters) get the standard parameters only, and top_k when one is asked for.
+_NEUTRAL_SAMPLING: dict[str, dict[str, Any]] = {
+    "vllm": {"repetition_penalty": 1.0, "min_p": 0.0, "top_k": -1},
+    "sglang": {"repetition_penalty": 1.0, "min_p": 0.0, "top_k": -1},
+    "me": {"repeat_penalty": 1.0, "min_p": 0.0, "top_k": 0},  # llama-cpp-python's server says "me"
+    "llamacpp": {"repeat_penalty": 1.0, "min_p": 0.0, "top_k": 0},  # llama.cpp's llama-server
+}
+_LISTING_TIMEOUT = 30.0  # seconds for the /v1/models request at start-up
+_CONNECT_TIMEOUT = 10.0
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        request_timeout: float = 600.0,
+        **_: Any,
+    ) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise MathforgeError(
+                "the openai backend needs the openai client: pip install 'mathforge[openai]'"
+            ) from None
+        self.openai = openai
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise MathforgeError(
+                "the openai backend needs the server's address: pass --base-url http://HOST:PORT/v1 "
+                "(or set OPENAI_BASE_URL)"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = max(1, concurrency)
+        self.max_retries = max(0, max_retries)
+        self.request_timeout = request_timeout
+        self.api_key_env = api_key_env
+        # Local servers need no key, but the client insists on one; the key is never written anywhere.
+        self.client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=os.environ.get(api_key_env) or "EMPTY",
+            max_retries=self.max_retries,
+            timeout=openai.Timeout(request_timeout, connect=min(request_timeout, _CONNECT_TIMEOUT)),
+        )
+        self.model = model
+        try:
+            self.model, cards = self._served(model)
+        except BaseException:
+            self.client.close()
+            raise
+        self.served = next((card for card in cards if card["id"] == self.model), {})
+        # The engine behind the address (see _NEUTRAL_SAMPLING): llama-cpp-python's server answers any model name
+        # with its one model, so a name missing from the listing still tells which engine this is.
+        owners = {str(card["owned_by"]) for card in cards if card.get("owned_by")}
+        self.owned_by = self.served.get("owned_by") or (owners.pop() if len(owners) == 1 else None)
+
+    # -- start-up ---------------------------------------------------------------------------------------------
+
+    def _served(self, model: str) -> tuple[str, list[dict[str, Any]]]:
+        """The model to ask for (`model`, or the server's only one when it is "") and the server's listing."""
+        cards = self._listing(required=not model)
+        if model:
+            return model, cards
+        if not cards:
+            raise MathforgeError(f"openai backend: {self.base_url}/models lists no model; pass --model NAME")
+        if len(cards) > 1:
+            names = ", ".join(str(card["id"]) for card in cards)
+            raise MathforgeError(
+                f"openai backend: {self.base_url} serves several models ({names}); pass --model NAME"
+            )
+        return str(cards[0]["id"]), cards
+
+    def _listing(self, required: bool) -> list[dict[str, Any]]:
+        """The models /v1/models lists; [] when it cannot tell and `required` is False (--model names one).
+
+        Asked once, without retries: a refused connection or a bad key fails at once. A server without the
+        listing (or one that lists other names) is still used when --model names the model.
+        """
+        timeout = min(self.request_timeout, _LISTING_TIMEOUT)
+        client = self.client.with_options(max_retries=0, timeout=timeout)
+        try:
+            listing = json.loads(client.models.with_raw_response.list().http_response.text)
+            return [card for card in listing["data"] if isinstance(card, dict) and "id" in card]
+        except self.openai.APITimeoutError:
+            raise MathforgeError(
+                f"openai backend: {self.base_url}/models did not answer within {timeout:g} s; check the server"
+            ) from None
+        except self.openai.APIConnectionError as error:
+            raise self._error(error, retried=False) from None
+        except self.openai.APIStatusError as error:
+            if error.status_code in (401, 403):
+                raise self._error(error, retried=False) from None
+            if not required:
+                return []
+            detail = _server_message(error.response)
+            raise MathforgeError(
+                f"openai backend: {self.base_url}/models answered {error.status_code}"
+                + (f" ({detail})" if detail else "")
+                + "; pass --model NAME"
+            ) from None
+        except (ValueError, KeyError, TypeError) as error:  # not JSON, or JSON without a model list
+            if not required:
+                return []
+            raise MathforgeError(
+                f"openai backend: {self.base_url}/models gave no model list ({_short(str(error))}); pass --model NAME"
+            ) from None
+
+    # -- generation -------------------------------------------------------------------------------------------
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, seed_offsets: list[int] | None = None
+    ) -> list[Generation]:
+        offsets = seed_offsets or [0] * len(prompts)
+        jobs = [
+            (index, prompt, sample_seed(params.seed, offset, sample))
+            for index, (prompt, offset) in enumerate(zip(prompts, offsets, strict=True))
+            for sample in range(params.n)
+        ]
+        generations = [Generation() for _ in prompts]
+        if not jobs:
+            return generations
+        futures = _in_threads(
+            [partial(self._complete, prompt, params, seed) for _, prompt, seed in jobs], self.concurrency
+        )
+        try:
+            for (index, _, _), future in zip(jobs, futures, strict=True):
+                generations[index].completions.append(future.result())
+        finally:
+            for future in futures:  # after a failure or Ctrl-C, the requests not yet sent are not sent
+                future.cancel()
+        return generations
+
+    def _complete(self, prompt: str, params: SamplingParams, seed: int) -> Completion:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "n": 1,
+            "seed": seed,
+        }
+        if params.stop:
+            # All of them: vLLM and llama.cpp take any number (OpenAI's own API takes 4 and answers 400 to more).
+            request["stop"] = list(params.stop)
+        extra = dict(_NEUTRAL_SAMPLING.get(str(self.owned_by), {}))
+        if params.top_k > 0:
+            extra["top_k"] = params.top_k
+        chat = _parse_chat(prompt)
+        try:
+            if chat is None:
+                raw = self.client.completions.with_raw_response.create(
+                    prompt=prompt, extra_body=extra, **request
+                )
+            else:
+                messages, tail = chat
+                if tail:
+                    messages = [*messages, {"role": "assistant", "content": tail}]
+                    extra.update(_CONTINUE)
+                raw = self.client.chat.completions.with_raw_response.create(
+                    messages=messages, extra_body=extra, **request
+                )
+        except self.openai.OpenAIError as error:
+            raise self._error(error) from None
+        return self._completion(raw.http_response, params, chat=chat is not None)
+
+    def _completion(self, response: Any, params: SamplingParams, chat: bool) -> Completion:
+        try:
+            body = json.loads(response.text)
+        except ValueError:
+            raise MathforgeError(
+                f"openai backend: {self.base_url} answered something that is not JSON: {_short(response.text)!r}"
+            ) from None
+        try:
+            choice = body["choices"][0]
+            text = (choice["message"]["content"] if chat else choice["text"]) or ""
+            if not isinstance(text, str):
+                raise TypeError("the completion is not a string")
+            length = choice.get("finish_reason") == "length"
+            # A server that reports no usage leaves the count unknown: 0, as for an empty completion.
+            tokens = int((body.get("usage") or {}).get("completion_tokens") or 0)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise MathforgeError(
+                f"openai backend: {self.base_url} answered JSON without a completion: {_short(response.text)!r}"
+            ) from None
+        # Some servers return the stop string, or ignore stops beyond their limit: cut like the other engines.
+        text, stopped = cut_at_stop(text, params.stop)
+        finish = "length" if length and not stopped else "stop"
+        return Completion(text=text, tokens=tokens, finish_reason=finish)
+
+    def _error(self, error: Exception, retried: bool = True) -> MathforgeError:
+        """One line: what the server at base_url did, and after how many retries when they were spent."""
+        openai = self.openai
+        retries = f"{self.max_retries} retr{'y' if self.max_retries == 1 else 'ies'}"
+        after = f" after {retries}" if retried and self.max_retries else ""
+        where = f"openai backend: {self.base_url}"
+        if isinstance(error, openai.APITimeoutError):
+            return MathforgeError(
+                f"{where} did not answer within {self.request_timeout:g} s{after}; raise --request-timeout "
+                "or check the server"
+            )
+        if isinstance(error, openai.APIConnectionError):
+            cause = error.__cause__
+            reason = _short(str(cause)) if cause is not None and str(cause) else type(cause or error).__name__
+            if type(cause).__name__ == "ConnectError":
+                return MathforgeError(
+                    f"{where}: cannot connect ({reason}){after}; is the server running? check --base-url"
+                )
+            return MathforgeError(f"{where} dropped the connection ({reason}){after}")
+        if isinstance(error, openai.APIStatusError):
+            status = error.status_code
+            detail = _server_message(error.response)
+            hint = {
+                401: f"; check the API key in ${self.api_key_env}",
+                403: f"; check the API key in ${self.api_key_env}",
+                404: f"; check --model '{self.model}' and --base-url",
+            }.get(status, "")
+            retried_status = status in (408, 409, 429) or status >= 500
+            return MathforgeError(
+                f"{where} answered {status}"
+                + (f" ({detail})" if detail else "")
+                + (after if retried_status else "")
+                + hint
+            )
+        return MathforgeError(f"{where}: {type(error).__name__}: {_short(str(error))}")
+
+    # -- the rest of the protocol -----------------------------------------------------------------------------
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        return _CHAT_MARKER + json.dumps(messages, ensure_ascii=False)
+
+    def identity(self) -> dict[str, Any]:
+        # `created` is left out: vLLM and SGLang stamp it with the time of the request, which would make every run
+        # a different run. `path` is the address, which the runner leaves out of fingerprints.
+        served = {key: self.served[key] for key in ("id", "root", "max_model_len") if key in self.served}
+        owner = {"owned_by": self.owned_by} if self.owned_by else {}
+        return {"backend": self.name, "model": self.model, "path": self.base_url, **served, **owner}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _in_threads(calls: list[Callable[[], Completion]], workers: int) -> list[Future[Completion]]:
+    """Run `calls` on up to `workers` threads; one future per call, in order.
+
+    Not a ThreadPoolExecutor: its workers are joined when the interpreter exits, so after Ctrl-C the process
+    would wait for every request in flight (up to --request-timeout, 10 minutes by default). These threads are
+    daemons; a cancelled future's call is skipped.
+    """
+    futures: list[Future[Completion]] = [Future() for _ in calls]
+    queue: SimpleQueue[tuple[Future[Completion], Callable[[], Completion]]] = SimpleQueue()
+    for item in zip(futures, calls, strict=True):
+        queue.put(item)
+
+    def work() -> None:
+        while True:
+            try:
+                future, call = queue.get_nowait()
+            except Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as error:  # handed to the caller by future.result()
+                future.set_exception(error)
+
+    for number in range(min(workers, len(calls))):
+        threading.Thread(target=work, name=f"mathforge-openai-{number}", daemon=True).start()
+    return futures
+
+
+def _parse_chat(prompt: str) -> tuple[list[dict[str, str]], str] | None:
+    """(messages, text appended after them) for a prompt made by `apply_chat_template`, None for plain text."""
+    if not prompt.startswith(_CHAT_MARKER):
+        return None
+    try:
+        messages, end = json.JSONDecoder().raw_decode(prompt, len(_CHAT_MARKER))
+    except ValueError:
+        raise MathforgeError(
+            "openai backend: a chat prompt was altered before generation (its messages do not parse)"
+        ) from None
+    return messages, prompt[end:]
+
+
+def _server_message(response: Any) -> str:
+    """The error message in a server's answer: OpenAI's {"error": {"message"}}, vLLM's {"message"}, FastAPI's
+    {"detail"}, or the start of the text."""
+    try:
+        text = response.text
+    except Exception:  # a streamed body that could not be read
+        return ""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return _short(text)
+    if isinstance(body, dict):
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        message = message or body.get("message") or body.get("detail")
+        if message:
+            return _short(message if isinstance(message, str) else json.dumps(message))
+    return _short(text)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    line = re.sub(r"\s+", " ", text).strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
