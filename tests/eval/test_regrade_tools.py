@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_helpers import assert_one_line_error
 
+from mathforge.errors import MathforgeError
 from mathforge.eval.regrade import regrade_file
 
 PAL_PROGRAMS = [
@@ -139,3 +141,23 @@ def test_bad_tool_option_is_one_line(tmp_path: Path) -> None:
         timeout=120,
     )
     assert_one_line_error(result, r"--tool: must be one of auto, none, pal, tora; got 'python'")
+
+
+def test_mathforge_rows_choose_per_row_and_mixed_tools_are_refused(tmp_path: Path) -> None:
+    run = {"round": 0, "code": "...", "status": "ok", "stdout": "", "answer": "18", "returncode": 0}
+    pal_row = {
+        "id": "0",
+        "question": "q0",
+        "gold": "18",
+        "completions": ["x"],
+        "tool": "pal",
+        "executions": [[run]],
+    }
+    plain_row = {"id": "1", "question": "q1", "gold": "18", "completions": ["The answer is 18."]}
+    result = regrade_file(_write(tmp_path / "samples.jsonl", [pal_row, plain_row]), "gsm8k")
+    assert [row["extract_rules"] for row in result.rows] == [["program"], ["answer_is"]]
+    assert [row.get("tool") for row in result.rows] == ["pal", None]
+    tora_row = {"id": "2", "question": "q2", "gold": "1", "completions": ["$\\boxed{1}$"], "tool": "tora"}
+    mixed = _write(tmp_path / "mixed.jsonl", [pal_row, tora_row])
+    with pytest.raises(MathforgeError, match="rows of both pal and tora; regrade them apart"):
+        regrade_file(mixed, "gsm8k")

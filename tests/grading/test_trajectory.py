@@ -71,7 +71,7 @@ def test_last_program_prose_and_outputs() -> None:
         ("42\n", None, "ok", "42"),
         ("", None, "ok", "Done"),
         ("", "NameError: name 'x' is not defined", "error", "NameError: name 'x' is not defined"),
-        ("partial\n", "ValueError: v", "error", "partial"),
+        ("partial\n", "ValueError: v", "error", "ValueError: v"),  # a failed run's output is not shown
         ("", "Timeout: no result within 5 s", "timeout", "Timeout Error"),
         ("", "MemoryError", "memory", "MemoryError"),
         ("", "killed by SIGSEGV", "killed", "killed by SIGSEGV"),
@@ -105,6 +105,8 @@ def test_pal_answers() -> None:
         ),
         ("```python\nx = 1\n```\n```output\nDone\n```\n", Extraction(None, "none")),
         ("```python\nprint(t)\n```\n```output\nTimeout Error\n```\n", Extraction(None, "none")),
+        ("```python\nimport os\n```\n```output\nexited with status 3\n```\n", Extraction(None, "none")),
+        ("```python\nimport os\n```\n```output\nkilled by SIGKILL\n```\n", Extraction(None, "none")),
         # A multi-line table printed by the program is not one value.
         ("```python\nprint(1)\nprint(2)\n```\n```output\n1\n2\n```\n", Extraction(None, "none")),
         # The prose's own last number counts before any output.

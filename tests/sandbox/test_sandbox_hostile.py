@@ -287,3 +287,112 @@ def test_a_pool_of_hostile_programs_leaves_the_good_ones_alone(isolated: Sandbox
     assert answers == [f"{i * i}\n" for i in range(10)]
     statuses = [r.status for code, r in zip(programs, results, strict=True) if code not in good]
     assert statuses == ["timeout", "memory", "ok", "timeout", "error"] * 2
+
+
+# --- attacks on the sandbox's own machinery (found by review)
+
+_REPLY_FD = 'json.loads(open("/proc/self/cmdline", "rb").read().split(b"\\0")[-2])["reply_fd"]'
+
+
+def test_forged_or_oversized_reply_is_an_error_not_a_crash(any_sandbox: Sandbox) -> None:
+    forged = (
+        f"import json, os, struct\nfd = {_REPLY_FD}\n"
+        'body = json.dumps({"status": "ok"}).encode()\nos.write(fd, struct.pack(">I", len(body)) + body)\n'
+    )
+    result = any_sandbox.run(forged)
+    assert (result.status, result.error) == ("error", "the program wrote to the sandbox's reply channel")
+    flood = f"import json, os\nfd = {_REPLY_FD}\nos.set_blocking(fd, False)\nwhile True:\n    os.write(fd, b'\\xff' * 4096)\n"
+    assert any_sandbox.run(flood).status == "error"
+    _still_works(any_sandbox)
+
+
+def test_huge_exception_message_is_capped(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("raise ValueError('x' * 50_000_000)")
+    assert result.status == "error"
+    assert len(result.error) <= 2000
+    assert len(result.stderr.encode()) <= LIMITS.max_output_bytes
+
+
+def test_memory_bomb_of_small_objects_reports_memory(any_sandbox: Sandbox) -> None:
+    result = any_sandbox.run("a = []\nwhile True:\n    a.append(str(len(a)) * 10)\n")
+    assert (result.status, result.error) == ("memory", "MemoryError")
+
+
+def test_cpu_limit_with_threads_is_a_timeout(any_sandbox: Sandbox) -> None:
+    sandbox = Sandbox(Limits(timeout=30, cpu_seconds=1), isolate=any_sandbox.isolated)
+    code = (
+        "import hashlib, threading\n"
+        "def spin():\n    while True:\n        hashlib.sha256(b'x' * 10**6).digest()\n"
+        "threads = [threading.Thread(target=spin) for _ in range(2)]\n"
+        "[t.start() for t in threads]\n[t.join() for t in threads]\n"
+    )
+    result = sandbox.run(code)
+    assert (result.status, result.error) == ("timeout", "Timeout: CPU time limit exceeded")
+
+
+def test_shared_memory_is_capped(isolated: Sandbox) -> None:
+    code = "chunk = b'x' * 2**20\nwith open('/dev/shm/fill', 'wb') as f:\n    for _ in range(1024):\n        f.write(chunk)\n"
+    result = isolated.run(code)
+    assert result.status == "error"
+    assert "No space left" in result.error or "File too large" in result.error
+
+
+def test_large_program_to_a_stopped_session_still_times_out(any_sandbox: Sandbox) -> None:
+    sandbox = Sandbox(Limits(timeout=2), isolate=any_sandbox.isolated)
+    with sandbox.session() as session:
+        stop_later = "import os, signal, threading\nthreading.Timer(0.2, os.kill, (os.getpid(), signal.SIGSTOP)).start()"
+        assert session.run(stop_later).status == "ok"
+        time.sleep(0.5)
+        started = time.perf_counter()
+        result = session.run("x = 1\n" * 40_000)  # 240 KB: more than a pipe holds
+        assert result.status == "timeout"
+        assert time.perf_counter() - started < 5
+
+
+def test_session_survives_an_armed_alarm_and_dead_processes_are_replaced(any_sandbox: Sandbox) -> None:
+    with any_sandbox.session() as session:
+        armed = "import signal\ndef boom(*_):\n    raise TimeoutError('late')\nsignal.signal(signal.SIGALRM, boom)\nsignal.alarm(1)\ntotal = 45\nprint(total)"
+        assert session.run(armed).stdout == "45\n"
+        time.sleep(1.5)  # the alarm was cancelled when the call ended
+        later = session.run("print(total * 2)")
+        assert (later.status, later.stdout, session.restarts) == ("ok", "90\n", 0)
+        session.run("import os, threading\nthreading.Timer(0.2, os._exit, (0,)).start()")
+        time.sleep(0.6)  # the process is gone before the next call
+        fresh = session.run("print('ran')")
+        assert (fresh.status, fresh.stdout, session.restarts) == ("ok", "ran\n", 1)
+
+
+def test_output_printed_between_calls_does_not_leak_into_the_next(any_sandbox: Sandbox) -> None:
+    with any_sandbox.session() as session:
+        session.run("import threading, time\nthreading.Timer(0.2, lambda: print('LATE', flush=True)).start()")
+        time.sleep(0.5)
+        assert session.run("print('now')").stdout == "now\n"
+
+
+def test_double_fork_with_a_clean_environment_is_killed_without_cgroups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mathforge.sandbox import process
+
+    monkeypatch.setattr(process, "make_cgroup", lambda tasks: None)  # as a non-root user runs it
+    marker = f"{uuid.uuid4().int % 10**6}.75"
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execve('/bin/sleep', ['sleep', '{marker}'], {{}})\n"
+        "    os._exit(0)\n"
+        "time.sleep(100)\n"
+    )
+    assert Sandbox(Limits(timeout=2), isolate=False).run(code).status == "timeout"
+    time.sleep(0.3)
+    alive = [pid for pid in _processes_with(f"sleep\x00{marker}") if "Z" not in _state(pid)]
+    assert alive == []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

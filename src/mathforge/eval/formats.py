@@ -89,6 +89,8 @@ _TOOL_IN_NAME = re.compile(r"(?:^|_)(pal|tora|tool-integrated)(?:_|$)")
 def detect_tool(path: Path, rows: list[SourceRow]) -> str | None:
     """pal, tora or None for a file: mathforge rows say so; the harness's file names do; output blocks mean tora."""
     recorded = {row.tool for row in rows if row.tool}
+    if len(recorded) > 1:
+        raise MathforgeError(f"{path}: rows of both {' and '.join(sorted(recorded))}; regrade them apart")
     if recorded:
         return recorded.pop()
     named = _TOOL_IN_NAME.search(path.stem)

@@ -121,7 +121,12 @@ def regrade_file(
     items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
     extractor = extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
 
-    tasks = [_task(path, source, item, kind) for source, item in zip(sources, items, strict=True)]
+    # mathforge rows say which are tool-integrated; a harness file is one kind throughout.
+    per_row = tool == "auto" and fmt == "mathforge"
+    tasks = [
+        _task(path, source, item, source.tool if per_row else kind)
+        for source, item in zip(sources, items, strict=True)
+    ]
     executions: dict[int, list[dict[str, Any]]] = {}
     if kind == "pal":
         tasks, executions = _run_programs(tasks, exec_timeout, workers)

@@ -60,6 +60,7 @@ class ToolUse:
     def __init__(self, settings: ToolSettings) -> None:
         self.settings = settings
         self.sandbox = Sandbox(settings.limits, isolate=True if settings.require_isolation else None)
+        _raise_open_file_limit()  # a ToRA batch keeps a session (a process and its pipes) per live trajectory
         workers = settings.workers or len(os.sched_getaffinity(0))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mathforge-tool")
 
@@ -70,6 +71,7 @@ class ToolUse:
             "kind": self.settings.kind,
             "timeout": limits.timeout,
             "memory_mb": limits.memory_mb,
+            "isolated": self.sandbox.isolated,  # an isolated run and an unisolated resume are not mixed
         }
         if self.settings.kind == "tora":
             found.update(rounds=self.settings.rounds, state=self.settings.state)
@@ -99,14 +101,10 @@ class ToolUse:
                 if not pending:
                     break
                 self._continue(backend, prompts, params, seed_offsets, pending, round_ + 1)
-            for group in trajectories:  # the last round's code, if any, ran; nothing more is generated
-                for t in group:
-                    t.done = True
-        finally:
+        finally:  # the last round's code, if any, ran; nothing more is generated
             for group in trajectories:
                 for t in group:
-                    if t.session is not None:
-                        t.session.close()
+                    _finish(t)
         return trajectories
 
     # --- PAL
@@ -128,7 +126,7 @@ class ToolUse:
         def step(t: Trajectory) -> None:
             segment = t.text[t.segment_start :]
             if t.done or t.finish_reason == "length" or "boxed" in segment or not ends_with_program(segment):
-                t.done = True
+                _finish(t)
                 return
             program = last_program(segment) or ""
             result = self._execute(t, program)
@@ -138,7 +136,7 @@ class ToolUse:
             t.segment_start = len(t.text)
             if round_ == self.settings.rounds - 1:
                 t.text += ROUND_LIMIT_NOTE
-                t.done = True
+                _finish(t)
 
         list(self._pool.map(step, trajectories))
 
@@ -170,7 +168,8 @@ class ToolUse:
                 group, self._generate(backend, texts, round_params, offsets), strict=True
             ):
                 if generation is None:  # the trajectory outgrew the context window
-                    t.finish_reason, t.done = "length", True
+                    t.finish_reason = "length"
+                    _finish(t)
                     continue
                 completion = generation.completions[0]
                 t.text += completion.text
@@ -197,6 +196,23 @@ class ToolUse:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def _finish(t: Trajectory) -> None:
+    """End a trajectory and give its session back at once (sessions hold a process and pipes each)."""
+    t.done = True
+    if t.session is not None:
+        t.session.close()
+        t.session = None
+
+
+def _raise_open_file_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _record(round_: int, program: str, result: ExecResult, shown: str | None = None) -> dict[str, Any]:

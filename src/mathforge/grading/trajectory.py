@@ -23,7 +23,10 @@ OUTPUT_BLOCK = "\n```output\n{output}\n```\n"
 ROUND_LIMIT_NOTE = "\nReach max function call limit."
 _OUTPUT_CHARS = 400
 # Lines the harness shows instead of a value: they report on the run, they are not answers.
-_REPORT_LINE = re.compile(r"^(?:Done|Timeout Error|[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$")
+_REPORT_LINE = re.compile(
+    r"^(?:Done|Timeout Error|Timeout: .*|exited with status -?\d+|killed by \S+|"
+    r"[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$"
+)
 _FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -81,13 +84,16 @@ def outputs(text: str) -> list[str]:
 
 
 def shown_output(stdout: str, error: str | None, status: str) -> str:
-    """What the model is shown after a run, as math-evaluation-harness shows it: the printed text, or the error's
-    last line, or "Timeout Error"; "Done" for a silent success; long outputs cut to their first and last 200
+    """What the model is shown after a run, as math-evaluation-harness shows it: what a successful program
+    printed ("Done" when it printed nothing); for a failed one only the error's last line (the harness drops
+    the output of a program that raised), or "Timeout Error"; long outputs cut to their first and last 200
     characters."""
     if status == "timeout":
         shown = "Timeout Error"
+    elif status == "ok":
+        shown = stdout.strip() or "Done"
     else:
-        shown = stdout.strip() or (error or "").strip() or ("Done" if status == "ok" else status)
+        shown = (error or "").strip() or status
     if len(shown) > _OUTPUT_CHARS:
         half = _OUTPUT_CHARS // 2
         shown = shown[:half] + "..." + shown[-half:]

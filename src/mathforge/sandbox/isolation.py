@@ -100,6 +100,13 @@ def bwrap_argv(tmp_mb: int) -> list[str]:
         "/proc",
         "--dev",
         "/dev",
+        # /dev/shm is a tmpfs too: capped like /tmp, or a program could fill the host's memory through it.
+        "--size",
+        str(tmp_mb * 1024 * 1024),
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
         "--size",
         str(tmp_mb * 1024 * 1024),
         "--tmpfs",

@@ -33,6 +33,9 @@ from mathforge.sandbox.types import ExecResult, Limits
 
 _BOOTSTRAP = (Path(__file__).with_name("_bootstrap.py")).read_text(encoding="utf-8")
 _READ_CHUNK = 65536
+# A reply is a few hundred bytes (its error and answer are capped inside); anything bigger is not a reply.
+_MAX_REPLY_BYTES = 256 * 1024
+_REPLY_STATUSES = ("ok", "error", "memory")
 # A session's total CPU allowance, in calls' worth of the per-call limit; the per-call limit is a soft limit.
 _SESSION_CPU_CALLS = 64
 _MARKER_VAR = "MATHFORGE_SANDBOX"
@@ -93,8 +96,15 @@ class Session:
         self._child: _Child | None = None
 
     def run(self, code: str, *, answer_expr: str | None = None, filename: str = "program.py") -> ExecResult:
+        if self._child is not None and self._child.process.poll() is not None:
+            # It died between calls (a thread's os._exit, a signal): this call starts afresh.
+            self._child.kill()
+            self._child = None
+            self.restarts += 1
         if self._child is None:
             self._child = _Child(self.sandbox, session=True)
+        else:
+            self._child.discard_pending_output()  # what background threads printed since the last call
         result = self._child.call(code, answer_expr, filename)
         if not self._child.alive:
             self._child.kill()
@@ -150,9 +160,18 @@ class _Child:
             # RLIMIT_NPROC counts every process of the user, so the allowance goes on top of what runs now.
             "max_processes": _user_processes() + self.limits.max_processes,
             "cpu_hard_seconds": cpu_hard,
+            "subreaper": not self.isolated,  # without a pid namespace, orphans must stay in the tree
         }
-        request_read, self._request = os.pipe()
-        self._reply, reply_write = os.pipe()
+        try:
+            request_read, self._request = os.pipe()
+        except OSError as error:
+            raise MathforgeError(f"cannot start the sandbox: {error.strerror}") from None
+        try:
+            self._reply, reply_write = os.pipe()
+        except OSError as error:
+            os.close(request_read)
+            os.close(self._request)
+            raise MathforgeError(f"cannot start the sandbox: {error.strerror}") from None
         settings["request_fd"], settings["reply_fd"] = request_read, reply_write
         # -u: unbuffered output, so that what a program printed before it hung or crashed is still seen.
         command = [sys.executable, "-I", "-u", "-c", _BOOTSTRAP, json.dumps(settings)]
@@ -183,19 +202,20 @@ class _Child:
                 start_new_session=True,
             )
         except OSError as error:
-            for fd in (request_read, reply_write, self._request, self._reply):
+            for fd in (self._request, self._reply):
                 os.close(fd)
             if self.cgroup is not None:
                 self.cgroup.remove()
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
             raise MathforgeError(f"cannot start the sandbox: {error}") from None
-        finally:
-            with contextlib.suppress(OSError):
-                os.close(request_read)
-                os.close(reply_write)
+        finally:  # the child's ends, whether it started or not (closed once, here)
+            os.close(request_read)
+            os.close(reply_write)
         self.alive = True
         self._stdout = _Stream(self.process.stdout.fileno(), self.limits.max_output_bytes)
         self._stderr = _Stream(self.process.stderr.fileno(), self.limits.max_output_bytes)
-        for fd in (self._stdout.fd, self._stderr.fd, self._reply):
+        for fd in (self._stdout.fd, self._stderr.fd, self._reply, self._request):
             os.set_blocking(fd, False)
 
     def call(self, code: str, answer_expr: str | None, filename: str) -> ExecResult:
@@ -244,37 +264,56 @@ class _Child:
         selector.register(self._reply, selectors.EVENT_READ, None)
         reply_bytes = bytearray()
         try:
-            while True:
-                reply = _parse_reply(reply_bytes)
-                if reply is not None:
-                    return reply, False
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    return None, True
-                if not selector.get_map():  # every pipe closed: nothing more can come
-                    if self.process.poll() is not None:
-                        return None, False
-                    time.sleep(min(remaining, 0.01))
-                    continue
-                for key, _ in selector.select(min(remaining, 0.05)):
-                    chunk = _read(key.fd)
-                    if chunk is None:
-                        continue
-                    if not chunk:
-                        selector.unregister(key.fd)
-                    elif key.data is None:
-                        reply_bytes += chunk
-                    else:
-                        key.data.take(chunk)
-                if self.process.poll() is not None and _parse_reply(reply_bytes) is None:
-                    self._drain_reply(reply_bytes)
-                    return _parse_reply(reply_bytes), False
+            return self._collect_until(deadline, selector, reply_bytes)
+        except _BadReply:
+            self._kill_tree()  # the channel cannot be trusted any more, nor the process that spoiled it
+            return dict(_BAD_REPLY), False
         finally:
             selector.close()
 
+    def _collect_until(
+        self, deadline: float, selector: selectors.BaseSelector, reply_bytes: bytearray
+    ) -> tuple[dict[str, Any] | None, bool]:
+        while True:
+            reply = _parse_reply(reply_bytes)
+            if reply is not None:
+                return reply, False
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None, True
+            if not selector.get_map():  # every pipe closed: nothing more can come
+                if self.process.poll() is not None:
+                    return None, False
+                time.sleep(min(remaining, 0.01))
+                continue
+            for key, _ in selector.select(min(remaining, 0.05)):
+                chunk = _read(key.fd)
+                if chunk is None:
+                    continue
+                if not chunk:
+                    selector.unregister(key.fd)
+                elif key.data is None:
+                    reply_bytes += chunk
+                    if len(reply_bytes) > 4 + _MAX_REPLY_BYTES:  # not a reply: the program wrote there
+                        raise _BadReply
+                else:
+                    key.data.take(chunk)
+            if self.process.poll() is not None and _parse_reply(reply_bytes) is None:
+                self._drain_reply(reply_bytes)
+                return _parse_reply(reply_bytes), False
+
     def _drain_reply(self, reply_bytes: bytearray) -> None:
-        while chunk := _read(self._reply):
+        while len(reply_bytes) <= _MAX_REPLY_BYTES and (chunk := _read(self._reply)):
             reply_bytes += chunk
+
+    def discard_pending_output(self) -> None:
+        """Drop what arrived between calls, so that it is not mistaken for the next call's output or reply."""
+        self._drain()
+        self._stdout.data.clear()
+        self._stderr.data.clear()
+        self._stdout.truncated = self._stderr.truncated = False
+        while _read(self._reply):
+            pass
 
     def _drain(self) -> None:
         """Take what is left in the output pipes without waiting for writers that may never close them."""
@@ -350,17 +389,40 @@ class _Child:
             self.cgroup = None
 
 
+class _BadReply(Exception):
+    """The reply channel carried something other than the bootstrap's reply: the program wrote to it."""
+
+
+_BAD_REPLY = {
+    "status": "error",
+    "returncode": 1,
+    "error": "the program wrote to the sandbox's reply channel",
+    "answer": None,
+}
+
+
 def _parse_reply(data: bytearray) -> dict[str, Any] | None:
+    """The bootstrap's reply once it is complete, None before; `_BadReply` for anything not shaped like one
+    (a program can find the pipe and write to it, so nothing else is believed)."""
     if len(data) < 4:
         return None
     size = struct.unpack(">I", data[:4])[0]
+    if size > _MAX_REPLY_BYTES:
+        raise _BadReply
     if len(data) < 4 + size:
         return None
     try:
         reply = json.loads(data[4 : 4 + size])
     except ValueError:
-        return None
-    return reply if isinstance(reply, dict) and "status" in reply else None
+        raise _BadReply from None
+    if not isinstance(reply, dict) or reply.get("status") not in _REPLY_STATUSES:
+        raise _BadReply
+    returncode = reply.get("returncode")
+    if not isinstance(returncode, int) or isinstance(returncode, bool):
+        raise _BadReply
+    if not all(reply.get(key) is None or isinstance(reply.get(key), str) for key in ("error", "answer")):
+        raise _BadReply
+    return {key: reply.get(key) for key in ("status", "returncode", "error", "answer")}
 
 
 def _read(fd: int) -> bytes | None:
@@ -418,16 +480,27 @@ def _user_processes() -> int:
 def _kill_unisolated(root: int, marker: str, extra: set[int]) -> None:
     """Stop, then kill, the process group, its descendants and anything carrying the run's marker.
 
-    Stopping first keeps a fork bomb from replacing processes faster than they are killed. A child that left
-    the group with setsid is still found as a descendant, and after its parent died by the marker that its
-    environment inherited.
+    Everything is stopped first and the set is taken while it is frozen: a fork bomb cannot replace processes
+    faster than they are killed, and killing a parent first would hand its children to init, out of the tree.
+    A child that left the group with setsid is still a descendant (the bootstrap is a child subreaper, so
+    orphans stay below it), and one whose parent died is found by the marker its environment inherited.
     """
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(root, sig)
-        for pid in _tree(root) | _marked(marker) | extra:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(root, signal.SIGSTOP)
+    frozen: set[int] = set()
+    for _ in range(5):  # until no new process appears
+        found = (_tree(root) | _marked(marker) | extra) - frozen
+        if not found:
+            break
+        for pid in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+                os.kill(pid, signal.SIGSTOP)
+        frozen |= found
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(root, signal.SIGKILL)
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _tree(root: int) -> set[int]:
