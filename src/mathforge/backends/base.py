@@ -84,3 +84,18 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     """
     cut = min((index for s in stop if (index := text.find(s)) != -1), default=-1)
     return (text[:cut], True) if cut != -1 else (text, False)
+
+
+def chat_prompt(tokenizer: Any, messages: list[dict[str, str]], model_ref: str) -> str:
+    """The prompt a transformers tokenizer's chat template makes of `messages`, with one-line errors for a
+    model without a template and for a template that refuses the messages (hf and vllm engines)."""
+    from mathforge.errors import MathforgeError
+
+    if not getattr(tokenizer, "chat_template", None):
+        raise MathforgeError(
+            f"{model_ref} has no chat template (a base model?); use --prompt few-shot or zero-shot"
+        )
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception as error:  # jinja2 errors and templates that raise on, e.g., a system message
+        raise MathforgeError(f"{model_ref}'s chat template rejected the messages: {error}") from None

@@ -18,7 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop, sample_seed
+from mathforge.backends.base import (
+    Completion,
+    Generation,
+    SamplingParams,
+    chat_prompt,
+    cut_at_stop,
+    sample_seed,
+)
 from mathforge.backends.hf import DTYPES
 from mathforge.backends.identity import directory_sha256
 from mathforge.errors import MathforgeError
@@ -146,14 +153,7 @@ class VLLMBackend:
         return prompt.removeprefix(bos) if bos and self.adds_bos else prompt
 
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise MathforgeError(
-                f"{self.model_ref} has no chat template (a base model?); use --prompt few-shot or zero-shot"
-            )
-        try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception as error:  # jinja2 errors and templates that raise on, e.g., a system message
-            raise MathforgeError(f"{self.model_ref}'s chat template rejected the messages: {error}") from None
+        return chat_prompt(self.tokenizer, messages, self.model_ref)
 
     def identity(self) -> dict[str, Any]:
         ident: dict[str, Any] = {
