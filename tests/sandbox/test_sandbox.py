@@ -161,3 +161,12 @@ def test_environment_switch_requires_isolation(monkeypatch: pytest.MonkeyPatch) 
         assert not Sandbox(LIMITS, isolate=False).isolated  # an explicit choice still wins
     finally:
         isolation.isolation_error.cache_clear()
+
+
+def test_python_under_tmp_stays_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout (and its .venv) under /tmp, as CI has it, must not be hidden by the sandbox's own /tmp."""
+    monkeypatch.setattr(isolation, "_python_roots", lambda: ["/tmp/ci/main/.venv"])
+    argv = isolation.bwrap_argv(tmp_mb=16)
+    tmpfs_at = argv.index("/tmp", argv.index("--tmpfs"))
+    bound_at = argv.index("/tmp/ci/main/.venv")
+    assert argv[tmpfs_at - 1] == "--tmpfs" and bound_at > tmpfs_at

@@ -93,8 +93,6 @@ def bwrap_argv(tmp_mb: int) -> list[str]:
             argv += ["--ro-bind", directory, directory]
     for path in _ETC_FILES:
         argv += ["--ro-bind-try", path, path]
-    for root in _python_roots():
-        argv += ["--ro-bind", root, root]
     argv += [
         "--proc",
         "/proc",
@@ -111,6 +109,11 @@ def bwrap_argv(tmp_mb: int) -> list[str]:
         str(tmp_mb * 1024 * 1024),
         "--tmpfs",
         WORKDIR,
+    ]
+    # After the tmpfs: a virtual environment under /tmp (a CI checkout) must not be hidden by it.
+    for root in _python_roots():
+        argv += ["--ro-bind", root, root]
+    argv += [
         "--remount-ro",  # the skeleton root bwrap builds (/etc, mount points) is read-only too
         "/",
         "--chdir",
