@@ -14,7 +14,7 @@ import pytest
 from mathforge.backends import Completion, Generation, SamplingParams, cut_at_stop
 from mathforge.eval.tools import ToolSettings, ToolUse
 from mathforge.grading import Extraction
-from mathforge.grading.trajectory import extract_tora_answer, split_trajectory
+from mathforge.grading.trajectory import HARNESS_TIMEOUT, extract_tora_answer, split_trajectory
 from mathforge.prompts import TOOL_STOPS
 from mathforge.sandbox import Limits
 
@@ -125,7 +125,7 @@ def test_tora_hostile_and_broken_blocks_are_recorded_and_the_trajectory_goes_on(
     [[trajectory]] = tool.generate(engine, ["Q"], PARAMS, [0])
     tool.close()
     shown = [(run["status"], run["shown"]) for run in trajectory.executions]
-    assert shown[0] == ("timeout", "Timeout Error")
+    assert shown[0] == ("timeout", HARNESS_TIMEOUT)
     assert shown[1][0] in ("ok", "killed")
     assert shown[2] == ("error", "ValueError: bad")
     assert shown[3] == ("ok", "Done")  # a silent success, shown as the harness shows it

@@ -72,7 +72,12 @@ def test_last_program_prose_and_outputs() -> None:
         ("", None, "ok", "Done"),
         ("", "NameError: name 'x' is not defined", "error", "NameError: name 'x' is not defined"),
         ("partial\n", "ValueError: v", "error", "ValueError: v"),  # a failed run's output is not shown
-        ("", "Timeout: no result within 5 s", "timeout", "Timeout Error"),
+        (
+            "",
+            "Timeout: no result within 5 s",
+            "timeout",
+            "timeout_decorator.timeout_decorator.TimeoutError: 'Timed Out'",
+        ),
         ("", "MemoryError", "memory", "MemoryError"),
         ("", "killed by SIGSEGV", "killed", "killed by SIGSEGV"),
         ("a" * 1000, None, "ok", "a" * 200 + "..." + "a" * 200),

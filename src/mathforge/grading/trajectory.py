@@ -22,6 +22,9 @@ PAL_ANSWER = "solution() if callable(globals().get('solution')) else None"
 OUTPUT_BLOCK = "\n```output\n{output}\n```\n"
 ROUND_LIMIT_NOTE = "\nReach max function call limit."
 _OUTPUT_CHARS = 400
+# What the harness showed a model whose program ran out of time: its timeout_decorator's error line, as the
+# released Rho-Math-Interpreter trajectories show it (its pool's own "Timeout Error" comes only later).
+HARNESS_TIMEOUT = "timeout_decorator.timeout_decorator.TimeoutError: 'Timed Out'"
 # Lines the harness shows instead of a value: they report on the run, they are not answers.
 _REPORT_LINE = re.compile(
     r"^(?:Done|Timeout Error|Timeout: .*|exited with status -?\d+|killed by \S+|"
@@ -86,10 +89,10 @@ def outputs(text: str) -> list[str]:
 def shown_output(stdout: str, error: str | None, status: str) -> str:
     """What the model is shown after a run, as math-evaluation-harness shows it: what a successful program
     printed ("Done" when it printed nothing); for a failed one only the error's last line (the harness drops
-    the output of a program that raised), or "Timeout Error"; long outputs cut to their first and last 200
+    the output of a program that raised), or the harness's timeout line; long outputs cut to their first and last 200
     characters."""
     if status == "timeout":
-        shown = "Timeout Error"
+        shown = HARNESS_TIMEOUT
     elif status == "ok":
         shown = stdout.strip() or "Done"
     else:

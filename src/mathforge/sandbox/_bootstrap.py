@@ -101,7 +101,9 @@ def _flush():
 
 
 def _last_line(error):
-    lines = traceback.format_exception_only(type(error), error)
+    # The traceback's last line, as math-evaluation-harness reports errors: of a message that spans lines, its
+    # last line ("No algorithms are implemented to solve equation ...").
+    lines = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
     return (lines[-1].strip() if lines else type(error).__name__)[:_ERROR_CHARS]
 
 
