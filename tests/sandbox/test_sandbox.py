@@ -165,8 +165,9 @@ def test_environment_switch_requires_isolation(monkeypatch: pytest.MonkeyPatch) 
 
 def test_python_under_tmp_stays_visible(monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkout (and its .venv) under /tmp, as CI has it, must not be hidden by the sandbox's own /tmp."""
-    monkeypatch.setattr(isolation, "_python_roots", lambda: ["/tmp/some-checkout/.venv"])
+    venv = f"{isolation.WORKDIR}/checkout/.venv"  # under the directory the sandbox mounts its tmpfs on
+    monkeypatch.setattr(isolation, "_python_roots", lambda: [venv])
     argv = isolation.bwrap_argv(tmp_mb=16)
-    tmpfs_at = argv.index("/tmp", argv.index("--tmpfs"))
-    bound_at = argv.index("/tmp/some-checkout/.venv")
+    tmpfs_at = argv.index(isolation.WORKDIR, argv.index("--tmpfs"))
+    bound_at = argv.index(venv)
     assert argv[tmpfs_at - 1] == "--tmpfs" and bound_at > tmpfs_at
