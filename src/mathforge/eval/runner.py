@@ -157,6 +157,9 @@ def _plan(
         seed=config.seed,
     )
     prompter = build_prompter(spec, prompt_config, config.data_dir, backend.apply_chat_template)
+    if prompter.tool is not None and (tool is None or tool.settings.kind != prompter.tool):
+        # Only --prompt pal/tora starts the sandbox; a registry default of a tool format would need it too.
+        raise MathforgeError(f"'{spec.name}' uses the {prompter.tool} format: pass --prompt {prompter.tool}")
     params = SamplingParams(
         max_new_tokens=config.max_new_tokens or spec.max_new_tokens,
         temperature=config.temperature,
