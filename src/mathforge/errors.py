@@ -14,6 +14,11 @@ class MathforgeError(Exception):
     exit_code = 2
 
 
+class ContextOverflow(MathforgeError):
+    """A prompt longer than the engine's context window. Tool-integrated generation catches it to end a
+    trajectory that has outgrown the window; anywhere else it is a one-line error like any other."""
+
+
 def read_text(path: str | Path, what: str) -> str:
     """A UTF-8 text file's content, or a one-line error naming `what` (an option or a role) and the file."""
     try:

@@ -205,3 +205,20 @@ def test_fingerprint_tells_settings_apart() -> None:
     assert len({str(t.fingerprint()) for t in (tora, fresh, pal)}) == 3
     for t in (tora, fresh, pal):
         t.close()
+
+
+def test_tora_trajectory_that_outgrows_the_context_ends_the_others_go_on() -> None:
+    from mathforge.errors import ContextOverflow
+
+    class SmallWindow(ScriptedEngine):
+        def generate(self, prompts, params, seed_offsets=None):  # noqa: ANN001, ANN201
+            if any(len(prompt) > 60 for prompt in prompts):
+                raise ContextOverflow("a prompt does not fit the context window")
+            return super().generate(prompts, params, seed_offsets)
+
+    engine = SmallWindow(_by_round("```python\nprint(1)\n```", "$\\boxed{1}$"))
+    tool = _tool("tora")
+    [[long], [short]] = tool.generate(engine, ["Q" * 40, "Q"], PARAMS, [0, 1])
+    tool.close()
+    assert (long.finish_reason, len(long.executions)) == ("length", 1)  # ran once, then no room to go on
+    assert short.text.endswith("$\\boxed{1}$") and short.finish_reason == "stop"

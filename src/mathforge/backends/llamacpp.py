@@ -10,7 +10,7 @@ from typing import Any
 
 from mathforge.backends.base import Completion, Generation, SamplingParams, sample_seed
 from mathforge.backends.identity import file_sha256
-from mathforge.errors import MathforgeError
+from mathforge.errors import ContextOverflow, MathforgeError
 
 
 class LlamaCppBackend:
@@ -60,7 +60,7 @@ class LlamaCppBackend:
         prompt_tokens = len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
         budget = min(params.max_new_tokens, self.n_ctx - prompt_tokens)
         if budget <= 0:
-            raise MathforgeError(
+            raise ContextOverflow(
                 f"a prompt of {prompt_tokens} tokens does not fit the context window of {self.n_ctx}; "
                 "raise --n-ctx or use fewer --shots"
             )

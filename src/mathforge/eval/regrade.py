@@ -42,6 +42,7 @@ from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
 from mathforge.eval.formats import FORMATS, SourceRow, detect_tool, load_source
 from mathforge.eval.metrics import aggregate, default_ks
+from mathforge.eval.tools import execution_record
 from mathforge.grading.trajectory import (
     PAL_ANSWER,
     TOOL_FORMATS,
@@ -241,7 +242,7 @@ def _run_programs(
     tasks = list(tasks)
     for index, task in todo:
         runs = [(next(program_texts), next(results)) for _ in task.completions]
-        executions[index] = [{"round": 0, "code": code, **result.to_json()} for code, result in runs]
+        executions[index] = [execution_record(0, code, result) for code, result in runs]
         answers = tuple(pal_answer(r.status, r.answer, r.stdout) for _, r in runs)
         tasks[index] = dataclasses.replace(task, program_answers=answers)
     return tasks, executions

@@ -16,7 +16,7 @@ from typing import Any
 
 from mathforge.backends import Backend, SamplingParams
 from mathforge.backends.base import sample_seed
-from mathforge.errors import MathforgeError
+from mathforge.errors import ContextOverflow
 from mathforge.grading.trajectory import (
     OUTPUT_BLOCK,
     PAL_ANSWER,
@@ -114,7 +114,7 @@ class ToolUse:
             program = pal_program(t.text)
             result = self.sandbox.run(program, answer_expr=PAL_ANSWER)
             t.answer = pal_answer(result.status, result.answer, result.stdout)
-            t.executions.append(_record(0, program, result))
+            t.executions.append(execution_record(0, program, result))
 
         list(self._pool.map(run, trajectories))
 
@@ -131,7 +131,7 @@ class ToolUse:
             program = last_program(segment) or ""
             result = self._execute(t, program)
             shown = shown_output(result.stdout, result.error, result.status)
-            t.executions.append(_record(round_, program, result, shown))
+            t.executions.append(execution_record(round_, program, result, shown))
             t.text = t.text.rstrip() + OUTPUT_BLOCK.format(output=shown)
             t.segment_start = len(t.text)
             if round_ == self.settings.rounds - 1:
@@ -178,19 +178,16 @@ class ToolUse:
 
     @staticmethod
     def _generate(backend: Backend, texts: list[str], params: SamplingParams, offsets: list[int]) -> list:
+        """One generation per text; None for a trajectory that no longer fits the context window."""
         try:
             return backend.generate(texts, params, seed_offsets=offsets)
-        except MathforgeError as error:
-            if "does not fit" not in str(error):
-                raise
-        # One prompt no longer fits: generate the others one by one, and end that one.
-        results = []
+        except ContextOverflow:
+            pass
+        results = []  # one of them overflows: the others one by one
         for text, offset in zip(texts, offsets, strict=True):
             try:
                 results.append(backend.generate([text], params, seed_offsets=[offset])[0])
-            except MathforgeError as error:
-                if "does not fit" not in str(error):
-                    raise
+            except ContextOverflow:
                 results.append(None)
         return results
 
@@ -215,7 +212,10 @@ def _raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _record(round_: int, program: str, result: ExecResult, shown: str | None = None) -> dict[str, Any]:
+def execution_record(
+    round_: int, program: str, result: ExecResult, shown: str | None = None
+) -> dict[str, Any]:
+    """One run as sample rows keep it (and regrade writes it): the round, the code, the result, what was shown."""
     record = {"round": round_, "code": program, **result.to_json()}
     if shown is not None:
         record["shown"] = shown

@@ -8,7 +8,7 @@
 tool-integrated trajectory keeps its variables; `SandboxPool` runs many programs at once.
 """
 
-from mathforge.sandbox.isolation import isolation_available, isolation_error
+from mathforge.sandbox.isolation import isolation_error
 from mathforge.sandbox.pool import SandboxPool
 from mathforge.sandbox.process import Sandbox, Session
 from mathforge.sandbox.types import STATUSES, ExecResult, Limits, Status
@@ -21,6 +21,5 @@ __all__ = [
     "SandboxPool",
     "Session",
     "Status",
-    "isolation_available",
     "isolation_error",
 ]

@@ -56,10 +56,6 @@ def isolation_error() -> str | None:
     return None
 
 
-def isolation_available() -> bool:
-    return isolation_error() is None
-
-
 def _python_roots() -> list[str]:
     """The Python installation and virtual environment, which may live outside /usr (pyenv, conda, a venv)."""
     roots = {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix}

@@ -23,10 +23,6 @@ class SandboxPool:
             self._executor.map(lambda code: self.sandbox.run(code, answer_expr=answer_expr), programs)
         )
 
-    def submit(self, function, *args):  # noqa: ANN001, ANN201 - a thin pass-through to the executor
-        """Run `function(*args)` on the pool's threads (e.g. a whole tool-use trajectory with its session)."""
-        return self._executor.submit(function, *args)
-
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
