@@ -6,6 +6,9 @@
 #                before anything else so that no dependency can pull a multi-GB CUDA build of torch. Elsewhere,
 #                for a CPU build from PyPI's mirror of the PyTorch index, set PIP_EXTRA_INDEX_URL accordingly.
 #   PYTHON       the interpreter for the venv (default python3; 3.11 or newer).
+#   CMAKE_ARGS   llama.cpp build options for llama-cpp-python. The default is a portable CPU build (no
+#                -march=native): a native build on a CPU with AMX tiles (recent Xeons) was seen to crash in
+#                libggml-cpu on the first token. Set CMAKE_ARGS (e.g. "-DGGML_CUDA=on") to build your own way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +35,28 @@ fi
 echo "mathforge: setting up .venv (the first time this compiles llama-cpp-python: a few minutes)" >&2
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$torch_spec"
+
+# llama-cpp-python compiles llama.cpp. Built first, with the CPU features this machine has, and again only
+# when those options change; --no-cache-dir so that pip never reuses a wheel built with other options.
+llama_stamp=.venv/.mathforge-llama-build
+if [ -z "${CMAKE_ARGS:-}" ]; then
+  CMAKE_ARGS="-DGGML_NATIVE=OFF"
+  if [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
+    flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+    for feature in avx avx2 fma f16c; do
+      case "$flags" in *" $feature "*) CMAKE_ARGS="$CMAKE_ARGS -DGGML_$(echo "$feature" | tr a-z A-Z)=ON" ;; esac
+    done
+  fi
+fi
+llama_want="$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | head -1) $CMAKE_ARGS"
+if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_want" ]; then
+  rebuild=()
+  if .venv/bin/python -c "import importlib.metadata as m; m.version('llama-cpp-python')" 2>/dev/null; then
+    rebuild=(--force-reinstall --no-deps)  # built before with other options
+  fi
+  CMAKE_ARGS="$CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir "${rebuild[@]}" \
+    "llama-cpp-python>=0.3.2"
+  echo "$llama_want" > "$llama_stamp"
+fi
 .venv/bin/python -m pip install --quiet -e ".[all,dev]"
 echo "$want" > "$stamp"

@@ -318,8 +318,10 @@ def regrade_command(
     """Extract and grade the completions of an existing output file (its stored verdicts are not trusted)."""
     import json
 
-    from mathforge.eval.regrade import regrade_file, write_rows
+    from mathforge.eval.regrade import prepare_out, regrade_file, write_rows
 
+    if out is not None:
+        prepare_out(out)  # a bad --out fails now, not after the regrading
     result = regrade_file(
         file,
         bench,

@@ -20,8 +20,6 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-
-
 # The harness's `minerva_math` folder is MATH-500. Half the runs take their golds from the benchmark files
 # (fixing the one gold the harness corrupted), half from the file; one grades in two processes.
 @pytest.mark.parametrize(
@@ -119,10 +117,22 @@ def test_bad_files(tmp_path: Path) -> None:
     )
 
 
-def test_out_into_missing_folder(tmp_path: Path) -> None:
+def test_out_creates_missing_folders(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"idx": 0, "question": "q", "gt": "1", "code": ["so it is 1"]}\n')
+    out = tmp_path / "a" / "b" / "c.jsonl"
+    result = _run("regrade", str(path), "--bench", "gsm8k", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["preds"] for row in rows] == [["1"]]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["c.jsonl"]  # no temporary file left behind
+
+
+def test_out_blocked_by_a_file_fails_before_grading(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}\n')
+    (tmp_path / "a").write_text("a file, not a folder")
     assert_one_line_error(
-        _run("regrade", str(path), "--bench", "gsm8k", "--out", str(tmp_path / "no" / "such" / "out.jsonl")),
-        r"No such file or directory",
+        _run("regrade", str(path), "--bench", "gsm8k", "--out", str(tmp_path / "a" / "out.jsonl")),
+        r"--out: cannot create the folder .*a: a file is in the way",
     )

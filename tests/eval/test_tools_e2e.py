@@ -17,7 +17,12 @@ from mathforge.sandbox import STATUSES
 pytestmark = pytest.mark.slow
 
 
-def _eval(out: Path, prompt: str, *extra: str) -> subprocess.CompletedProcess:
+# Items enough for the 270M model to close at least one code block within 128 tokens: under ToRA's prompt it
+# often writes past the budget, and which items it finishes depends on the build's floating-point paths.
+LIMITS = {"tora": 10, "pal": 2}
+
+
+def _eval(out: Path, prompt: str, *extra: str, limit: int = 2) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             sys.executable,
@@ -31,7 +36,7 @@ def _eval(out: Path, prompt: str, *extra: str) -> subprocess.CompletedProcess:
             "--prompt",
             prompt,
             "--limit",
-            "2",
+            str(limit),
             "--max-new-tokens",
             "128",
             "--out",
@@ -52,11 +57,11 @@ def _run_dir(out: Path, prompt: str) -> Path:
 
 @pytest.mark.parametrize("prompt", ["tora", "pal"])
 def test_tool_prompt_end_to_end(tmp_path: Path, prompt: str) -> None:
-    result = _eval(tmp_path, prompt, "--exec-timeout", "5", "--require-isolation")
+    result = _eval(tmp_path, prompt, "--exec-timeout", "5", "--require-isolation", limit=LIMITS[prompt])
     assert result.returncode == 0, result.stderr
     run = _run_dir(tmp_path, prompt)
     rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
-    assert len(rows) == 2
+    assert len(rows) == LIMITS[prompt]
     for row in rows:
         assert row["tool"] == prompt
         assert row["prompt"].endswith("\n\nSolution:" if prompt == "tora" else "?")
@@ -86,7 +91,7 @@ def test_tool_prompt_end_to_end(tmp_path: Path, prompt: str) -> None:
 
     # The same command again resumes: nothing is generated or run twice.
     before = (run / "samples.jsonl").read_text()
-    again = _eval(tmp_path, prompt, "--exec-timeout", "5", "--require-isolation")
+    again = _eval(tmp_path, prompt, "--exec-timeout", "5", "--require-isolation", limit=LIMITS[prompt])
     assert again.returncode == 0, again.stderr
     assert (run / "samples.jsonl").read_text() == before
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mathforge.grading import Extraction, asks_for_several, extract_answer
 
 BOUND_SECONDS = 1.0
-RULES = {"boxed", "final_answer", "answer_is", "hashes", "choice", "last_number", "none"}
+RULES = {"boxed", "json", "final_answer", "answer_is", "hashes", "math", "choice", "last_number", "none"}
 OPTIONS = ["12", "42", "7", "\\frac{1}{2}"]
 N = 50_000
 

@@ -143,7 +143,10 @@ def test_parse_number(raw: str, expected: float | None) -> None:
         ("x=2, y=3", "2, 3", "expression", (True, "set")),
         ("1\\pm\\sqrt{2}", "1+\\sqrt{2}, 1-\\sqrt{2}", "expression", (True, "set")),
         ("(1,2),(3,4)", "(3,4),(1,2)", "expression", (True, "set")),
-        ("x=2, y=3", "(2,3)", "expression", (False, "mismatch")),
+        # Values named in order are the ordered pair they give (the question asks for (x, y)).
+        ("x=2, y=3", "(2,3)", "expression", (True, "tuple")),
+        ("x=2, y=3", "(3,2)", "expression", (False, "mismatch")),
+        ("y=3, x=2", "x=2, y=3", "expression", (True, "tuple")),
         # Matrices.
         (
             "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
@@ -211,3 +214,26 @@ def test_grade_never_raises(pred: str, answer_type: str) -> None:
 def test_answers_equivalent(a: str, b: str, answer_type: str, expected: bool) -> None:
     assert answers_equivalent(a, b, answer_type) is expected
     assert answers_equivalent(b, a, answer_type) is expected
+
+
+@pytest.mark.parametrize(
+    ("relation", "value", "expected"),
+    [
+        # A name or a computation on the left: the right side is the answer, for certain.
+        ("f(0) = -1", "-1", Verdict(True, "string")),
+        ("a+d+e+f=2k", "2k", Verdict(True, "string")),
+        ("a_{37} = 12", "12", Verdict(True, "string")),
+        ("(p,q) = (3,2)", "(3,2)", Verdict(True, "string")),
+        ("10 \\cdot 6 = 60", "60", Verdict(True, "string")),
+        ("f^{-1}(x) = \\frac{x-3}{2}", "\\frac{x - 3}{2}", Verdict(True, "string")),
+        # Anything else on the left may be an unfinished step: right, but the judge may look.
+        ("x + 2 = 5", "5", Verdict(True, "string", certain=False)),
+        ("19x - 4x + 1 - 81 = 15x - 80", "15x - 80", Verdict(True, "string", certain=False)),
+        # The other side wrong, or a relation against a relation: no shortcut.
+        ("f(0) = -1", "1", Verdict(False, "mismatch")),
+        ("x = 5", "x \\geq 5", Verdict(False, "mismatch")),
+    ],
+)
+def test_relation_against_value(relation: str, value: str, expected: Verdict) -> None:
+    assert grade(relation, value, "expression") == expected
+    assert grade(value, relation, "expression") == expected

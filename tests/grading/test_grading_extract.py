@@ -124,6 +124,20 @@ def test_cut_invented_continuation(text: str, expected: str) -> None:
         # A boxed answer is a stated answer: it beats the last number for GSM8K too (chat models box).
         ("\\boxed{5} but 7", "gsm8k", ("5", "boxed")),
         ("#### 5\nso \\boxed{7}", "gsm8k", ("5", "hashes")),
+        # Quotes, backticks and the debris of a JSON object are no part of a stated answer.
+        ('Then the answer is "42"', "auto", ("42", "answer_is")),
+        ("So the answer is `42`", "auto", ("42", "answer_is")),
+        ('{"thoughts": "add them", "result": "So the answer is 6"}', "auto", ("6", "answer_is")),
+        ("The final answer is:\n```\n42\n```", "auto", ("42", "answer_is")),
+        ("The answer is ```", "auto", (None, "none")),
+        # The last math: a variable named in prose is skipped, one that the sentence states is read.
+        ("There are $42$ ways to choose $k$.", "auto", ("42", "math")),
+        ("So the only letter left is $E$.", "auto", ("E", "math")),
+        ("$E$", "auto", ("E", "math")),
+        ("We get $x = 5$ for every $n$, hence $n = 4$ works.", "auto", ("4", "math")),
+        # The math rule never overrides a box or a stated answer.
+        ("So $\\boxed{5}$, and check: $5 + 2 = 7$.", "auto", ("5", "boxed")),
+        ("The answer is 5. Note that $7$ is prime.", "auto", ("5", "answer_is")),
     ],
 )
 def test_extract_answer(completion: str, extractor: str, expected: tuple[str | None, str]) -> None:

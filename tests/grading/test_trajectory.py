@@ -114,8 +114,24 @@ def test_pal_answers() -> None:
         ("```python\nimport os\n```\n```output\nkilled by SIGKILL\n```\n", Extraction(None, "none")),
         # A multi-line table printed by the program is not one value.
         ("```python\nprint(1)\nprint(2)\n```\n```output\n1\n2\n```\n", Extraction(None, "none")),
-        # The prose's own last number counts before any output.
-        ("```python\nprint(5)\n```\n```output\n5\n```\nShe has 5 apples.", Extraction("5", "last_number")),
+        # Without a stated answer the program's output comes before the prose's last number, as ToRA reads it.
+        (
+            "```python\nprint(5)\n```\n```output\n5\n```\n5 cars drove through in the first 15 minutes.",
+            Extraction("5", "program_output"),
+        ),
+        (
+            "```python\nprint(5)\n```\n```output\n5\n```\nSo $x = 5$ after 15 minutes.",
+            Extraction("5", "program_output"),
+        ),
+        # A stated answer in the prose still comes first, wherever the outputs are.
+        ("```python\nprint(5)\n```\n```output\n5\n```\nThe answer is 7.", Extraction("7", "answer_is")),
+        ("```python\nprint(5)\n```\n```output\n5\n```\nSo it is $\\boxed{6}$.", Extraction("6", "boxed")),
+        # No usable output: the prose's last math, then its last number.
+        (
+            "```python\nprint(x)\n```\n```output\nNameError: x\n```\nSo $x = \\frac13$.",
+            Extraction("\\frac13", "math"),
+        ),
+        ("```python\nx = 1\n```\n```output\nDone\n```\nShe has 5 apples.", Extraction("5", "last_number")),
     ],
 )
 def test_tora_answers(text: str, expected: Extraction) -> None:

@@ -145,11 +145,23 @@ def regrade_file(
     return RegradeResult(path=path, benchmark=spec.name, format=fmt, rows=rows, metrics=metrics)
 
 
-def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a samples file atomically: a temporary file beside `path`, fsynced, then renamed over it."""
+def prepare_out(path: str | Path) -> Path:
+    """Check `--out` and create its missing folders, before any work is done (as `eval --out` does)."""
     path = Path(path)
     if path.is_dir():
         raise MathforgeError(f"--out: {path} is a directory; give a file name such as {path}/samples.jsonl")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise MathforgeError(f"--out: cannot create the folder {path.parent}: a file is in the way") from None
+    except OSError as error:
+        raise MathforgeError(f"--out: cannot create the folder {path.parent}: {error.strerror}") from None
+    return path
+
+
+def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a samples file atomically: a temporary file beside `path`, fsynced, then renamed over it."""
+    path = prepare_out(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as handle:

@@ -11,8 +11,8 @@ from mathforge.grading.extract import (
     asks_for_several,
     cut_invented_continuation,
     extract_answer,
-    last_boxed,
 )
+from mathforge.grading.latex import last_boxed
 
 __all__ = [
     "EXTRACTORS",

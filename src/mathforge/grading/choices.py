@@ -9,7 +9,7 @@ import re
 
 from mathforge.grading.normalize import strip_delimiters
 
-_MACRO = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox)\s*+\{([^{}]*+)\}")
+_MACRO = re.compile(r"\\(?:text|textbf|textrm|textnormal|mathrm|mathbf|mbox|boxed|fbox)\s*+\{([^{}]*+)\}")
 # Between two letters of a multi-answer: nothing, a space, a comma, "and", "&", "/". Possessive runs of space
 # keep matching linear: spaces can only be taken by the first run.
 _SEPARATOR = r"(?:\s*+(?:,|&|/|\band\b)?\s*+)"
@@ -29,9 +29,9 @@ def letter_list_pattern(last: str) -> str:
 
 def unwrap(text: str) -> str:
     """Drop what dresses a letter up: math delimiters, \\text{}, \\textbf{}, markdown bold."""
-    s = strip_delimiters(text.replace("**", ""))
+    s = strip_delimiters(text.replace("**", "").strip().rstrip("."))
     s = _MACRO.sub(r"\1", s)
-    return strip_delimiters(s)
+    return strip_delimiters(_MACRO.sub(r"\1", strip_delimiters(s)))
 
 
 def canonical(letters: str) -> str:

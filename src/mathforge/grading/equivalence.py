@@ -19,7 +19,15 @@ from fractions import Fraction
 
 from mathforge.grading import limits
 from mathforge.grading.choices import parse_letters
-from mathforge.grading.normalize import clean, compact, parse_number, strip_delimiters
+from mathforge.grading.normalize import (
+    EQUALS,
+    clean,
+    compact,
+    is_name,
+    parse_number,
+    strip_delimiters,
+    unwrap,
+)
 
 # Longer answers skip the in-process tests (whose regexes are linear but not free) and go to the child.
 _QUICK_MAX_CHARS = 500
@@ -28,6 +36,14 @@ _SYMPY_MAX_CHARS = 1000
 _OPENERS, _CLOSERS = "([{", ")]}"
 _WORDS = re.compile(r"[A-Za-z']+(?: [A-Za-z']+)*")
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|smallmatrix)\}(.*)\\end\{\1\}", re.DOTALL)
+# An answer written wholly as text: "\textbf{odd}", "\text{(E)}", "\mathrm{even}".
+_TEXT_ONLY = re.compile(r"\\(?:text|textbf|textrm|textit|textnormal|textsf|mbox|mathrm|mathbf)\s*\{[^{}]*\}")
+# Relations other than "=": an inequality, or "\neq".
+_INEQUALITY = re.compile(r"<|>|\\(?:leq?|geq?|lt|gt|neq?|leqslant|geqslant)(?![a-zA-Z])")
+# What a name may carry that holds digits: a subscript, an inverse, a function's argument.
+_NAME_PARTS = re.compile(r"_\{[^{}]*\}|_\w|\^\{-1\}|\([^()]*\)")
+_LETTER = re.compile(r"[a-zA-Z]")
+_MACRO_NAME = re.compile(r"\\[a-zA-Z]+")
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,14 @@ def _grade_quick(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verd
     p_value, g_value = parse_number(p), parse_number(g)
     if p_value is not None and g_value is not None:
         return _numbers_equal(p_value, g_value, rel_tol)
+    # "\textbf{odd}" is the word "Odd": text compares without case, however short.
+    if (_is_text(pred) or _is_text(gold)) and _WORDS.fullmatch(p) and _WORDS.fullmatch(g):
+        return Verdict(True, "text") if p.casefold() == g.casefold() else _MISMATCH
     return None
+
+
+def _is_text(answer: str) -> bool:
+    return bool(_TEXT_ONLY.fullmatch(unwrap(answer)))
 
 
 def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verdict:
@@ -126,7 +149,45 @@ def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> V
         as_equations = _compare(clean(pred, keep_equation=True), clean(gold, keep_equation=True), rel_tol)
         if as_equations.correct:
             return as_equations
+    if not verdict.correct:
+        valued = _value_against_relation(unwrap(pred), unwrap(gold), rel_tol)
+        if valued is not None and valued.correct:
+            return valued
     return verdict
+
+
+def _value_against_relation(pred: str, gold: str, rel_tol: float) -> Verdict | None:
+    """A relation against a value compares its last side: "f(0) = -1", "(p,q) = (3,2)", "S_{MBCN}:S = 7:32" and
+    "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}" give the value the question asks for, and a gold "x = 5" is the value 5.
+    Only where the other answer is no relation: "x = 5" is not the answer "x \\geq 5". A left side that is neither
+    a name nor a computation ("x + 2 = 5" for the gold 5) may be an unfinished step: right, but uncertain."""
+    pred_sides, gold_sides = _sides(pred), _sides(gold)
+    if pred_sides and not gold_sides and not _is_relation(gold):
+        verdict, left = _compare(clean(pred_sides[-1]), clean(gold), rel_tol), pred_sides[0]
+    elif gold_sides and not pred_sides and not _is_relation(pred):
+        verdict, left = _compare(clean(pred), clean(gold_sides[-1]), rel_tol), gold_sides[0]
+    else:
+        return None
+    if verdict.correct and not (_names_only(left) or not _LETTER.search(_MACRO_NAME.sub("", left))):
+        return Verdict(True, verdict.rule, certain=False)
+    return verdict
+
+
+def _names_only(side: str) -> bool:
+    """Whether a left side only names things: "x", "f(0)", "a_{37}", "(p,q)", "a+d+e+f", "\\frac{NO}{BO}"."""
+    return not re.search(r"\d", _NAME_PARTS.sub("", side))
+
+
+def _sides(answer: str) -> list[str] | None:
+    """The sides of "a = b" or "a = b = c" when that is the whole answer (not a list: "p = 5, q = 2")."""
+    if len(_split_top_level(answer, ",")) > 1:
+        return None
+    sides = _split_top_level_pattern(answer, EQUALS)
+    return sides if len(sides) > 1 and sides[-1] else None
+
+
+def _is_relation(answer: str) -> bool:
+    return bool(EQUALS.search(answer) or _INEQUALITY.search(answer))
 
 
 def _letters(pred: str, gold: str) -> Verdict | None:
@@ -168,6 +229,10 @@ def _compare(pred: str, gold: str, rel_tol: float) -> Verdict:
     pred_value, gold_value = parse_number(pred), parse_number(gold)
     if pred_value is not None and gold_value is not None:
         return _numbers_equal(pred_value, gold_value, rel_tol)
+    if bool(_INEQUALITY.search(pred)) != bool(_INEQUALITY.search(gold)):
+        # An inequality against an interval or a union of them: the set it describes ("1 \le |z| \le 3/2" is
+        # "[-3/2,-1] \cup [1,3/2]"), which SymPy solves.
+        return _symbolic(pred, gold, rel_tol)
     pred_parts, gold_parts = _structure(pred), _structure(gold)
     if pred_parts or gold_parts:
         return _compare_structures(pred_parts, gold_parts, rel_tol)
@@ -189,8 +254,14 @@ def _is_words(s: str) -> bool:
 @dataclass(frozen=True)
 class _Parts:
     ordered: bool  # tuples and intervals are ordered; sets, unions and lists of answers are not
-    brackets: str  # "(]" etc. for ordered parts: an interval's open and closed ends matter
+    brackets: (
+        str  # "(]" etc. for ordered parts: an interval's open and closed ends matter; "named" for values
+    )
     items: tuple[str, ...]
+    names: tuple[str, ...] = ()  # "p = 5, q = 2": the names, in the order the values were given
+
+
+_NAMED = "named"
 
 
 def _split_top_level(s: str, separator: str) -> list[str]:
@@ -207,6 +278,21 @@ def _split_top_level(s: str, separator: str) -> list[str]:
             i = start
             continue
         i += 1
+    parts.append(s[start:])
+    return [part.strip() for part in parts]
+
+
+def _split_top_level_pattern(s: str, pattern: re.Pattern[str]) -> list[str]:
+    """Split on matches of `pattern` outside every bracket."""
+    depth, depths = 0, []
+    for char in s:
+        depths.append(depth)
+        depth += (char in _OPENERS) - (char in _CLOSERS)
+    parts, start = [], 0
+    for match in pattern.finditer(s):
+        if depths[match.start()] == 0:
+            parts.append(s[start : match.start()])
+            start = match.end()
     parts.append(s[start:])
     return [part.strip() for part in parts]
 
@@ -234,11 +320,22 @@ def _expand_pm(items: list[str]) -> list[str]:
 
 
 def _structure(s: str) -> _Parts | None:
-    """Split a compound answer into its parts (each cleaned again: "x=2, y=3"); None for a single value."""
+    """Split a compound answer into its parts (each cleaned again: "x=2, x=-3"); None for a single value."""
     parts = _split_parts(s)
     if parts is None:
         return None
-    return _Parts(parts.ordered, parts.brackets, tuple(clean(item) for item in parts.items))
+    return _Parts(parts.ordered, parts.brackets, tuple(clean(item) for item in parts.items), parts.names)
+
+
+def _named_values(items: list[str]) -> _Parts | None:
+    """ "p = 5, q = 2", "AB = 4, CD = 5": values given to different names, in their order."""
+    pairs = [EQUALS.split(item) for item in items]
+    if not all(len(pair) == 2 and is_name(pair[0]) and pair[1].strip() for pair in pairs):
+        return None
+    names = tuple(pair[0].strip() for pair in pairs)
+    if len(set(names)) != len(names):
+        return None  # "x = 2, x = -3": alternatives for one name, a list of answers
+    return _Parts(True, _NAMED, tuple(pair[1].strip() for pair in pairs), names)
 
 
 def _split_parts(s: str) -> _Parts | None:
@@ -258,28 +355,70 @@ def _split_parts(s: str) -> _Parts | None:
         if len(items) > 1:
             return _Parts(True, s[0] + s[-1], tuple(items))
     items = _split_top_level(s, ",")
+    if len(items) > 1:
+        named = _named_values(items)
+        if named is not None:
+            return named
     if len(items) > 1 or "\\pm" in s:
         return _Parts(False, "", tuple(_expand_pm(items)))
     return None
 
 
 def _compare_structures(pred: _Parts | None, gold: _Parts | None, rel_tol: float) -> Verdict:
-    """Tuples and intervals item by item (with their brackets); sets and lists of answers in any order."""
-    if pred is None or gold is None or pred.ordered != gold.ordered or len(pred.items) != len(gold.items):
+    """Tuples and intervals item by item (with their brackets); sets and lists of answers in any order; named
+    values ("p = 5, q = 2") as the tuple of their values, or as a list."""
+    if pred is None or gold is None or len(pred.items) != len(gold.items):
         return _MISMATCH
-    certain = True
+    if _NAMED in (pred.brackets, gold.brackets):
+        return _compare_named(pred, gold, rel_tol)
+    if pred.ordered != gold.ordered:
+        return _pair_or_set(pred, gold, rel_tol)
     if pred.ordered:
         if pred.brackets != gold.brackets:
             return _MISMATCH  # [1, 2) is not [1, 2]; a 2x2 matrix is not a 1x4 one
-        for p, g in zip(pred.items, gold.items, strict=True):
-            verdict = _compare(p, g, rel_tol)
-            if not verdict.correct:
-                return Verdict(False, "mismatch", verdict.certain)
-            certain &= verdict.certain
-        return Verdict(True, "matrix" if pred.brackets.startswith("matrix") else "tuple", certain)
-    # Order-free: pair every gold item with a distinct equal predicted item.
-    unused = list(pred.items)
-    for g in gold.items:
+        verdict = _in_order(pred.items, gold.items, rel_tol)
+        if not verdict.correct:
+            return verdict
+        return Verdict(True, "matrix" if pred.brackets.startswith("matrix") else "tuple", verdict.certain)
+    return _in_any_order(pred.items, gold.items, rel_tol)
+
+
+def _compare_named(pred: _Parts, gold: _Parts, rel_tol: float) -> Verdict:
+    named, other = (pred, gold) if pred.brackets == _NAMED else (gold, pred)
+    if other.brackets == _NAMED and set(named.names) == set(other.names):
+        by_name = dict(zip(other.names, other.items, strict=True))
+        return _in_order(named.items, tuple(by_name[name] for name in named.names), rel_tol)
+    if other.brackets in (_NAMED, "()"):  # "(p,q) = (5,2)" asked as a pair: the values in the order given
+        return _in_order(named.items, other.items, rel_tol)
+    if not other.ordered:  # "AB = 4, CD = 5" against "4, 5"
+        return _in_any_order(named.items, other.items, rel_tol)
+    return _MISMATCH
+
+
+def _pair_or_set(pred: _Parts, gold: _Parts, rel_tol: float) -> Verdict:
+    """A set or list against a pair or open interval "(1, 3)": the same numbers are an answer in another form
+    that the rules cannot judge (a set for a pair, a list for an interval), so the verdict is uncertain."""
+    ordered = pred if pred.ordered else gold
+    unordered = gold if pred.ordered else pred
+    if ordered.brackets == "()" and _in_any_order(unordered.items, ordered.items, rel_tol).correct:
+        return Verdict(False, "pair_or_set", certain=False)
+    return _MISMATCH
+
+
+def _in_order(pred: tuple[str, ...], gold: tuple[str, ...], rel_tol: float) -> Verdict:
+    certain = True
+    for p, g in zip(pred, gold, strict=True):
+        verdict = _compare(p, g, rel_tol)
+        if not verdict.correct:
+            return Verdict(False, "mismatch", verdict.certain)
+        certain &= verdict.certain
+    return Verdict(True, "tuple", certain)
+
+
+def _in_any_order(pred: tuple[str, ...], gold: tuple[str, ...], rel_tol: float) -> Verdict:
+    """Pair every gold item with a distinct equal predicted item."""
+    unused, certain = list(pred), True
+    for g in gold:
         verdicts = ((p, _compare(p, g, rel_tol)) for p in unused)
         match = next(((p, v) for p, v in verdicts if v.correct), None)
         if match is None:
@@ -328,9 +467,11 @@ def _sympy_compare(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001 (SymPy obje
     a, b = (x.subs(sympy.Symbol("i"), sympy.I) if isinstance(x, sympy.Basic) else x for x in (a, b))
     if a == b:
         return Verdict(True, "symbolic")
-    if isinstance(a, sympy.Rel) and isinstance(b, sympy.Rel) and not isinstance(a, sympy.Eq):
-        # "x \geq 2" and "2 \leq x" are one inequality.
-        return Verdict(True, "inequality") if a.canonical == b.canonical else _MISMATCH
+    rels = isinstance(a, sympy.Rel) and isinstance(b, sympy.Rel) and not isinstance(a, sympy.Eq)
+    if rels and a.canonical == b.canonical:  # "x \geq 2" and "2 \leq x" are one inequality
+        return Verdict(True, "inequality")
+    if _is_condition(a) or _is_condition(b):
+        return _conditions_equal(a, b)
     if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
         return _equations_equal(a, b)
     if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
@@ -338,19 +479,81 @@ def _sympy_compare(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001 (SymPy obje
             return _MISMATCH
         return Verdict(True, "matrix") if sympy.simplify(a - b).is_zero_matrix else _MISMATCH
     if isinstance(a, sympy.Set) and isinstance(b, sympy.Set):
-        return Verdict(True, "set") if sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet else _MISMATCH
+        return Verdict(True, "set") if _sets_equal(a, b) else _MISMATCH
     if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
         return _expressions_equal(a, b, rel_tol)
     return _MISMATCH  # an equation against an expression, a set against a number, ...
+
+
+def _is_condition(x) -> bool:  # noqa: ANN001 (a SymPy object)
+    """An inequality, "\\neq", or a chain of them ("0 < f(x) < 1" parses as a conjunction)."""
+    import sympy
+
+    if isinstance(x, sympy.Eq):
+        return False
+    if isinstance(x, sympy.Rel):
+        return True
+    return isinstance(x, (sympy.And, sympy.Or)) and all(_is_condition(arg) for arg in x.args)
+
+
+def _conditions_equal(a, b) -> Verdict:  # noqa: ANN001
+    """Inequalities compare as the sets of values they allow, with each other or with intervals and unions:
+    "-x > -1" is "x < 1", "x \\geq 5" is "[5, \\infty)", "1 \\le |z| \\le 3/2" is "[-3/2,-1] \\cup [1,3/2]"."""
+    import sympy
+
+    if _is_condition(a) and _is_condition(b):
+        if _subjects(a) != _subjects(b):
+            return _MISMATCH
+        a, b = _condition_set(a), _condition_set(b)
+    else:
+        a = _condition_set(a) if _is_condition(a) else a
+        b = _condition_set(b) if _is_condition(b) else b
+    if not isinstance(a, sympy.Set) or not isinstance(b, sympy.Set):
+        return _MISMATCH
+    return Verdict(True, "inequality") if _sets_equal(a, b) else _MISMATCH
+
+
+def _subjects(condition):  # noqa: ANN001, ANN202
+    """What a condition constrains: its free symbols and unknown functions ("f(x)")."""
+    from sympy.core.function import AppliedUndef
+
+    undefined = condition.atoms(AppliedUndef)
+    return frozenset(undefined) if undefined else frozenset(condition.free_symbols)
+
+
+def _condition_set(condition):  # noqa: ANN001, ANN202
+    """The real values a one-subject condition allows, or None. "0 < f(x) < 1" constrains the values of f(x)
+    (a range), so f(x) is solved for as one unknown."""
+    import sympy
+
+    subjects = _subjects(condition)
+    if len(subjects) != 1:
+        return None
+    subject = next(iter(subjects))
+    unknown = sympy.Dummy("t", real=True)
+    try:
+        return condition.subs(subject, unknown).as_set()
+    except Exception:  # SymPy cannot solve it: not shown equal
+        return None
+
+
+def _sets_equal(a, b) -> bool:  # noqa: ANN001
+    import sympy
+
+    return a == b or sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet
 
 
 def _expressions_equal(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001
     import sympy
 
     difference = a - b
+    values = _sample_values(difference, b)  # sized by the gold, as for plain numbers
+    if not rel_tol and values is not None and any(abs(d) > 1e-6 * max(1.0, abs(size)) for d, size in values):
+        # Different at a point where both are defined: not the same expression. Evaluating is far cheaper than
+        # simplify(), which is kept for proving equality.
+        return _MISMATCH
     if sympy.simplify(difference) == 0:
         return Verdict(True, "symbolic")
-    values = _sample_values(difference, b)  # sized by the gold, as for plain numbers
     if values is None:
         return Verdict(False, "mismatch", certain=False)  # could not even evaluate: undecided
     if rel_tol and not difference.free_symbols:

@@ -15,15 +15,27 @@ matched in one pass with a stack, and loops are found by comparing strings rathe
 
 from __future__ import annotations
 
+import json
 import re
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from mathforge.grading.choices import last_letter, leading_letters, letter_list_pattern, parse_letters
 from mathforge.grading.equivalence import answers_equivalent
-from mathforge.grading.normalize import strip_delimiters
+from mathforge.grading.latex import Box as _Box
+from mathforge.grading.latex import MathSpan, final_paragraph_start, last_numeric_expression, math_spans
+from mathforge.grading.latex import boxes as _boxes
+from mathforge.grading.loops import is_degenerate
+from mathforge.grading.normalize import BETWEEN_BOXES, EQUALS, is_name
+from mathforge.grading.phrases import (
+    join_distinct,
+    right_hand_side,
+    tidy,
+    undouble_backslashes,
+    undouble_names,
+    value,
+)
 
 EXTRACTORS: tuple[str, ...] = ("auto", "boxed", "gsm8k", "choice", "minerva")
 BOXED: tuple[str, ...] = ("last", "first")
@@ -32,7 +44,9 @@ BOXED: tuple[str, ...] = ("last", "first")
 @dataclass(frozen=True)
 class Extraction:
     answer: str | None  # None: no answer could be extracted
-    rule: str  # "boxed", "final_answer", "answer_is", "hashes", "choice", "last_number" or "none"
+    # "boxed", "json", "final_answer", "answer_is", "hashes", "math", "last_number", "choice", "program",
+    # "program_output" or "none"
+    rule: str
 
 
 _NO_ANSWER = Extraction(None, "none")
@@ -80,74 +94,9 @@ def cut_invented_continuation(text: str) -> str:
 
 # --- \boxed{} and \fbox{}
 
-_BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-# An escaped brace \{ is a literal set brace in LaTeX and does not group; \\ is an escaped backslash.
-_BRACE_TOKEN = re.compile(r"\\[\\{}]|[{}]")
-_SPACES = re.compile(r"[ \t]*+")
-_SPACED_ARGUMENT = re.compile(r"\s++([^\s$]++)")  # "\boxed 5"
-# What may stand between the boxes of one multi-part answer: math delimiters, punctuation, "and"/"or",
-# \quad, line breaks, and the variable the next box gives a value to ("x = \boxed{2} or x = \boxed{-3}").
-_BETWEEN_BOXES = re.compile(
-    r"(?:\s|\$|\\[()\[\]]|[,;.&]|\\\\|\b(?:and|or)\b|\\(?:text|textrm|mbox)\{\s*+(?:and|or|,)?\s*+\}"
-    r"|(?:[a-zA-Z]|\\[a-zA-Z]++)(?:_\{?\w+\}?)?\s*+="
-    r"|\\q?quad\b)*+"
-)
 _MAX_GAP = 80
-
-
-class _Box(NamedTuple):
-    start: int
-    end: int  # just past the closing brace
-    inner: slice | None  # where the content is; None: the completion stops inside the box
-
-    def content(self, text: str) -> str | None:
-        # Sliced only when asked for: nested boxes would make slicing them all quadratic.
-        return None if self.inner is None else text[self.inner].strip()
-
-
-def _brace_partners(text: str) -> dict[int, int]:
-    """The index of each "{" mapped to that of its "}", found in one pass (unmatched braces are left out)."""
-    partners: dict[int, int] = {}
-    open_at: list[int] = []
-    for match in _BRACE_TOKEN.finditer(text):
-        token = match.group()
-        if token == "{":
-            open_at.append(match.start())
-        elif token == "}" and open_at:
-            partners[open_at.pop()] = match.start()
-    return partners
-
-
-def _boxes(text: str) -> list[_Box]:
-    """Every \\boxed{}/\\fbox{} in order of its start (nested braces belong to the content)."""
-    starts = list(_BOX.finditer(text))
-    if not starts:
-        return []
-    partners = _brace_partners(text)
-    boxes = []
-    for match in starts:
-        brace = _SPACES.match(text, match.end()).end()
-        if text.startswith("{", brace):
-            close = partners.get(brace)
-            inner = None if close is None else slice(brace + 1, close)
-            boxes.append(_Box(match.start(), len(text) if close is None else close + 1, inner))
-            continue
-        spaced = _SPACED_ARGUMENT.match(text, match.end())
-        if spaced:  # "\\boxed 5." : the final period ends the sentence
-            token_end = spaced.start(1) + len(spaced.group(1).rstrip("."))
-            boxes.append(_Box(match.start(), spaced.end(), slice(spaced.start(1), token_end)))
-        else:
-            boxes.append(_Box(match.start(), match.end(), None))
-    return boxes
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last \\boxed{...} or \\fbox{...} (nested braces kept), or of "\\boxed 5".
-
-    None when there is no box or the text stops inside the last one: a fragment is no answer.
-    """
-    boxes = _boxes(text)
-    return boxes[-1].content(text) if boxes else None
+# "x =", "x_1 =", "\theta =", "f(x) =": a named variable left of a value.
+_VARIABLE_PREFIX = re.compile(r"^\s*+(?:[a-zA-Z]|\\[a-zA-Z]++)(?:_\{?\w+\}?)?(?:\([a-zA-Z]\))?\s*+=(?!=)\s*+")
 
 
 def _answer_boxes(text: str, boxes: list[_Box], options: _Options) -> list[_Box]:
@@ -158,7 +107,7 @@ def _answer_boxes(text: str, boxes: list[_Box], options: _Options) -> list[_Box]
     for box in order[1:] if options.several else ():
         left, right = (chosen[-1], box) if options.first else (box, chosen[-1])
         gap = text[left.end : right.start] if left.end <= right.start else None  # None: nested boxes
-        if box.inner is None or gap is None or len(gap) > _MAX_GAP or not _BETWEEN_BOXES.fullmatch(gap):
+        if box.inner is None or gap is None or len(gap) > _MAX_GAP or not BETWEEN_BOXES.fullmatch(gap):
             break
         chosen.append(box)
     return chosen if options.first else chosen[::-1]
@@ -174,115 +123,8 @@ def _boxed_phrase(text: str, options: _Options) -> str | None:
         return None
     if len(chosen) == 1:
         return chosen[0].content(text)
-    parts = [_tidy(box.content(text)) for box in chosen]
-    return _join_distinct([_VARIABLE_PREFIX.sub("", part) for part in parts if part])
-
-
-def _join_distinct(parts: list[str]) -> str:
-    return ", ".join(dict.fromkeys(part.strip() for part in parts if part.strip()))
-
-
-# --- tidying a stated answer
-
-_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
-_CURRENCY = re.compile(r"^(-?)[ \t]*+(?:\\\$|[€£¥₹])[ \t]*+(?=[\d.])")
-_INCH_MARK = re.compile(r"(?<=\d)[ \t]*+[\"″]$")  # 66" : a unit like "66 inches"
-_DOUBLED_MACRO = re.compile(r"\\\\(?=[a-zA-Z])")
-_SINGLE_MACRO = re.compile(r"(?<!\\)\\[a-zA-Z]")
-# "x =", "x_1 =", "\theta =", "f(x) =": a named variable left of a value.
-_VARIABLE_PREFIX = re.compile(r"^\s*+(?:[a-zA-Z]|\\[a-zA-Z]++)(?:_\{?\w+\}?)?(?:\([a-zA-Z]\))?\s*+=(?!=)\s*+")
-_TRAILING_PUNCTUATION = " \t\r\n.,;:!。"
-
-
-def _undouble_backslashes(s: str) -> str:
-    """Some models escape every backslash ("\\\\frac{1}{3}"); when all macros are doubled, undouble them."""
-    if _DOUBLED_MACRO.search(s) and not _SINGLE_MACRO.search(_DOUBLED_MACRO.sub("", s)):
-        return _DOUBLED_MACRO.sub(r"\\", s)
-    return s
-
-
-def _tidy(answer: str | None) -> str | None:
-    """Strip what surrounds an answer: bold, math delimiters, a final period; unwrap a \\boxed{}.
-
-    Every unescaped "$" goes: it is a math delimiter ("$3$ and $7$") or a currency sign ("2200$"), and
-    neither is part of the value; an escaped "\\$" is a currency sign only before a number ("\\$1,250").
-    """
-    if answer is None:
-        return None
-    s = _undouble_backslashes(answer.replace("**", ""))
-    s = _UNESCAPED_DOLLAR.sub("", strip_delimiters(s)).strip()
-    if _BOX.search(s):
-        s = _UNESCAPED_DOLLAR.sub("", strip_delimiters(last_boxed(s) or ""))
-    s = strip_delimiters(s.rstrip(_TRAILING_PUNCTUATION))
-    s = _INCH_MARK.sub("", _CURRENCY.sub(r"\1", s))
-    return s.rstrip(_TRAILING_PUNCTUATION) or None
-
-
-# --- the value in a stated phrase
-
-# "The answer is therefore 3", "the answer is just 5": words between the statement and its value.
-_FILLER = re.compile(
-    r"^\s*+(?:(?:therefore|thus|hence|so|then|simply|just|exactly|approximately|about|equal\s++to|given\s++by)"
-    r"\b[\s,:]*+)++",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"\.(?=\s|$)|。")
-_HOPE = re.compile(r"\bI hope it is correct", re.IGNORECASE)
-# "$45$ minutes": a math span and then only words; the words are a unit or a comment.
-_MATH_THEN_WORDS = re.compile(r"\s*+\$([^$]++)\$([^$\d=]*+)")
-# "40 apples", "18 dollars per hour", "230 miles": a number that words follow is the answer ("5 x" stays).
-_NUMBER_THEN_WORDS = re.compile(r"(-?(?:\d[\d,]*+(?:\.\d++)?|\.\d++))[,;:]?\s++(?!(?:and|or)\b)[a-zA-Z]{2}")
-_WORD = re.compile(r"\b[a-zA-Z]{2,}+\b")
-_ARITHMETIC_MACRO = re.compile(r"\\(?:[dt]?frac|cdot|times|div|sqrt|left|right|pi|circ)(?![a-zA-Z])")
-_VARIABLE = re.compile(r"\s*+(?:[a-zA-Z]|[A-Z]{2,3}|\\[a-zA-Z]++)(?:_\{?\w+\}?)?(?:\([^()=]*+\))?\s*+")
-# "x = 9 and x = -3", "a = 2, b = 3": one value per equation.
-_LIST_SEPARATOR = re.compile(r"(?<=\S),\s++|(?<=\S)\s++(?:and|or)\s++|;\s*+")
-
-
-def _first_sentence(phrase: str) -> str:
-    """The phrase up to "I hope it is correct" and to the end of its sentence ("72. I hope ..." -> "72")."""
-    hope = _HOPE.search(phrase)
-    if hope:
-        phrase = phrase[: hope.start()]
-    return _SENTENCE_END.split(phrase, maxsplit=1)[0]
-
-
-def _is_arithmetic(s: str) -> bool:
-    """Whether `s` is a computation on quantities: no single-letter unknowns, only numbers, units ("15
-    gallons * 8 pints / gallon") and macros like \\frac and \\cdot."""
-    return not re.search(r"[a-zA-Z]", _WORD.sub("", _ARITHMETIC_MACRO.sub("", s)))
-
-
-def _right_hand_side(s: str, *, named: bool = True) -> str:
-    """The value of "520 - 480 = 40" (or, when `named`, of "x = 3"); an equation with unknowns on the left
-    ("x^2 + y^2 = 1") stays as it is."""
-    *left, right = s.split("=")
-    if not left or not right.strip():
-        return s
-    first = _is_arithmetic(left[0]) or (named and _VARIABLE.fullmatch(left[0]))
-    if first and all(_is_arithmetic(part) for part in left[1:]):
-        return right.strip()
-    return s
-
-
-def _value(phrase: str | None) -> str | None:
-    """The answer a stated phrase gives: its first sentence, less units, comments and left-hand sides."""
-    if phrase is None:
-        return None
-    phrase = _FILLER.sub("", _first_sentence(phrase))
-    math = _MATH_THEN_WORDS.fullmatch(phrase)
-    if math and re.search(r"[a-zA-Z]{2}", math.group(2)):
-        phrase = math.group(1)
-    s = _tidy(phrase)
-    if s is None:
-        return None
-    items = _LIST_SEPARATOR.split(s)
-    values = [_right_hand_side(item) for item in items] if len(items) > 1 else []
-    if values and all(value != item for value, item in zip(values, items, strict=True)):
-        return _join_distinct(values)
-    s = _right_hand_side(s)
-    number = _NUMBER_THEN_WORDS.match(s)
-    return _tidy(number.group(1)) if number else s
+    parts = [tidy(box.content(text)) for box in chosen]
+    return join_distinct([_VARIABLE_PREFIX.sub("", part) for part in parts if part])
 
 
 # --- rules: each returns the answer it found or None
@@ -317,9 +159,14 @@ def _stated(text: str, pattern: re.Pattern[str], accept: Callable[[str], bool] |
     return None
 
 
+_BARE_FENCE = re.compile(r"\s*+```[a-zA-Z]*+\s*+")
+
+
 def _line_after(text: str, start: int) -> str | None:
+    """The rest of the line, or the next line with content when it is empty or opens a code block ("The final
+    answer is:" and then "```" and "42")."""
     end = text.find("\n", start)
-    while end != -1 and not text[start:end].strip():
+    while end != -1 and (not text[start:end].strip() or _BARE_FENCE.fullmatch(text, start, end)):
         start, end = end + 1, text.find("\n", end + 1)
     line = text[start:] if end == -1 else text[start:end]
     return line.strip() or None
@@ -327,118 +174,215 @@ def _line_after(text: str, start: int) -> str | None:
 
 def _find_boxed(text: str, options: _Options) -> str | None:
     """The boxed answer; of a boxed computation ("\\boxed{\\frac{6!}{3!} = 120}") its result."""
-    answer = _tidy(_boxed_phrase(text, options))
-    return answer and _right_hand_side(answer, named=False)
+    answer = tidy(_boxed_phrase(text, options))
+    return answer and right_hand_side(answer, named=False)
 
 
 def _find_final_answer(text: str, options: _Options) -> str | None:
-    return _value(_stated(text, _FINAL_ANSWER))
+    return value(_stated(text, _FINAL_ANSWER))
 
 
 def _find_answer_is(text: str, options: _Options) -> str | None:
-    return _value(_stated(text, _ANSWER_IS))
+    return value(_stated(text, _ANSWER_IS))
 
 
 def _find_hashes(text: str, options: _Options) -> str | None:
     """GSM8K's "#### 72"; a markdown heading ("#### Step 2: ...") is none."""
-    return _value(_stated(text, _HASHES, lambda phrase: not re.match(r"[a-zA-Z]{2}", phrase)))
+    return value(_stated(text, _HASHES, lambda phrase: not re.match(r"[a-zA-Z]{2}", phrase)))
 
 
-# --- the last-number fallback, and when it is noise
+# --- JSON replies: {"reasoning": "...", "answer": "..."}
 
-_NUMBER = re.compile(
-    r"(?:(?<![\w)\]}])-)?(?:\d{1,3}(?:,\d{3})++(?:\.\d++)?|\d++(?:\.\d++)?(?:/\d++)?|\.\d++)"
+_JSON_ANSWER_KEY = re.compile(r'"(?:final[ _]?answer|answer)"\s*+:\s*+', re.IGNORECASE)
+_JSON_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*+)"')
+_JSON_NUMBER = re.compile(r"-?\d++(?:\.\d++)?(?:[eE][-+]?\d++)?")
+_ESCAPED_MACRO = re.compile(r"\\\\[a-zA-Z]")
+
+
+def _find_json(text: str, options: _Options) -> str | None:
+    """The "answer" field of a JSON reply, fenced or not, valid JSON or (as models often write it) with LaTeX
+    backslashes left unescaped: "\\frac{1}{2}" must not become a form feed and "rac{1}{2}"."""
+    keys = deque(_JSON_ANSWER_KEY.finditer(text), maxlen=1)
+    if not keys:
+        return None
+    at = keys[-1].end()
+    string = _JSON_STRING.match(text, at)
+    if string is None:
+        number = _JSON_NUMBER.match(text, at)
+        return number.group() if number else None
+    raw = string.group(1)
+    if _ESCAPED_MACRO.search(raw) or "\\" not in raw:
+        try:
+            return value(json.loads(f'"{raw}"'))
+        except ValueError:
+            pass
+    return value(raw.replace('\\"', '"'))
+
+
+# --- the last math-mode expression, and the last number
+
+_ROW_TOKEN = re.compile(r"\\begin\{[^{}]*+\}|\\end\{[^{}]*+\}|\\\\|[{}]|&")
+_WRAPPING_ENVIRONMENT = re.compile(
+    r"\\begin\{(aligned|split|gathered|array)\}(?:\{[^{}]*+\})?(.*)\\end\{\1\}", re.DOTALL
 )
-# A line that is only markup ("$$", "\end{align*}") may repeat in a sound solution.
-_MARKUP_LINE = re.compile(r"[\W_]*+|\\(?:begin|end)\{[^}]*+\}.*+")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*+\n")
-_SEGMENT_BREAK = re.compile(r"\n|(?<=[.!?])\s++")
-_DIGITS = re.compile(r"\d++(?:[.,]\d++)*+")
-# A text that stops on one of these was cut off mid-expression: "so it took 16 -", "(29,4),$ $(".
-_OPEN_ENDINGS = ("=", "+", "*", "/", "^", "_", "(", "[", "{", ",", "\\", "&", "\\cdot", "\\times")
-_LOOP_REPEATS = 5
-_COUNTING_REPEATS = 10
-_LETTERS = re.compile(r"[a-zA-Z]")
+_IMPLIES = re.compile(r"\\(?:implies|Rightarrow|Longrightarrow|iff|therefore)(?![a-zA-Z])|⇒|=>")
+_SPACING = re.compile(r"(?<!\\)\\(?:q?quad|[,;:! ])(?![a-zA-Z])")
+_TEXT_CONNECTIVE = re.compile(r"\\(?:text|textrm|mbox|textnormal)\s*+\{\s*+(or|and)\s*+\}")
+_APPROX = re.compile(r"\\approx(?![a-zA-Z])")
+# "p = 5, q = 2" is a list of values, not the chain "a = b = c": commas outside brackets tell.
+_BRACKETED = re.compile(r"\([^()]*+\)|\[[^\[\]]*+\]|\{[^{}]*+\}")
+_TOP_LEVEL_COMMA = re.compile(r",|;|\b(?:and|or)\b")
+# A single variable ("$n$", "$k$") mentioned in prose names something; it is an answer only standing alone
+# ("$E$") or stated ("the letter is $E$").
+_LONE_VARIABLE = re.compile(r"(?:\\text\{)?[a-zA-Z](?:_\{?\w+\}?)?\}?")
+_STATES = re.compile(r"(?:\b(?:is|are|be|was)|[:=])\s*+(?:\*\*)?\s*+$", re.IGNORECASE)
+_SENTENCE_BEFORE = re.compile(r"[.!?。]\s")
 
 
-def _ends_mid_expression(text: str) -> bool:
-    """Whether the text stops on an operator or an opening bracket, or inside a ``` code block."""
-    s = text.rstrip()
-    return s.endswith(_OPEN_ENDINGS) or (s.endswith("-") and not s.endswith("--")) or s.count("```") % 2 == 1
+def _last_row(content: str) -> str:
+    """The last line of a multi-line display ("x &= 2 + 3 \\\\ &= 5" -> "= 5"), alignment marks dropped;
+    rows inside a matrix or braces stay where they are."""
+    wrapped = _WRAPPING_ENVIRONMENT.fullmatch(content.strip())
+    if wrapped:
+        content = wrapped.group(2)
+    depth, row_start, rows, marks = 0, 0, [], []
+    for match in _ROW_TOKEN.finditer(content):
+        token = match.group()
+        if token == "{" or token.startswith("\\begin"):
+            depth += 1
+        elif token == "}" or token.startswith("\\end"):
+            depth -= 1
+        elif depth == 0 and token == "\\\\":
+            rows.append((row_start, match.start()))
+            row_start = match.end()
+        elif depth == 0:  # "&" at the top level: an alignment mark
+            marks.append(match.start())
+    rows.append((row_start, len(content)))
+    start, end = next((row for row in reversed(rows) if content[row[0] : row[1]].strip()), rows[-1])
+    pieces, position = [], start
+    for mark in (m for m in marks if start <= m < end):
+        pieces.append(content[position:mark])
+        position = mark + 1
+    pieces.append(content[position:end])
+    return "".join(pieces)
 
 
-def _ends_in_a_loop(text: str) -> bool:
-    """Whether the text ends repeating a line or sentence: the same one five times, or one that counts on ("On
-    day 48, it is ... feet tall. On day 49, ...") ten times. A sound solution may repeat the shape of a step
-    ("10 + 2 = 12. 12 + 2 = 14.", "For $\\lambda = 3$, ...") a few times, and then ends with its answer."""
-    segments = [
-        segment
-        for segment in map(str.strip, _SEGMENT_BREAK.split(text))
-        if len(segment) >= 3 and not _MARKUP_LINE.fullmatch(segment)
-    ]
-    shapes = [_DIGITS.sub("0", segment) for segment in segments]
-    same, alike = Counter(segments), Counter(shapes)
-    # The last segment may be cut off mid-way, so the loop shows in one of the last three.
-    return any(same[segment] >= _LOOP_REPEATS for segment in segments[-3:]) or any(
-        alike[shape] >= _COUNTING_REPEATS and len(_LETTERS.findall(shape)) >= 3 for shape in shapes[-3:]
-    )
+def _math_answer(content: str) -> str | None:
+    """The answer a math-mode expression gives: the last side of "a = b = c", the value of "x = 5" or
+    "f(0) = -1", the whole of a relation ("x \\geq 5", "y = 2x + 3") or anything else."""
+    s = _SPACING.sub(" ", _last_row(undouble_names(content)))
+    s = _TEXT_CONNECTIVE.sub(r" \1 ", s)
+    implications = list(_IMPLIES.finditer(s))
+    if implications:
+        s = s[implications[-1].end() :]
+    s = _APPROX.sub("=", s).strip()
+    if s.startswith("="):  # the continued row of an alignment: "&= 5"
+        s = s[1:]
+    sides = EQUALS.split(s)
+    if len(sides) >= 3 and sides[-1].strip() and not _TOP_LEVEL_COMMA.search(_BRACKETED.sub("", s)):
+        return tidy(sides[-1])
+    return value(s)
 
 
-def _loops_at_the_end(text: str) -> bool:
-    """Whether the same 4-200 characters end the text six times over ("3 + 3 + 3 + ...")."""
-    tail = text.rstrip()[-1200:]
-    return any(tail.endswith(tail[-size:] * 6) for size in range(4, min(200, len(tail) // 6) + 1))
+def _states_alone(text: str, span: MathSpan, paragraph_start: int) -> bool:
+    """Whether a math span stands alone in its sentence ("$E$") or is what the sentence states ("is $E$")."""
+    sentence_start = paragraph_start
+    for sentence_start in (m.end() for m in _SENTENCE_BEFORE.finditer(text, paragraph_start, span.start)):  # noqa: B007
+        pass
+    before = text[sentence_start : span.start].replace("**", "").strip()
+    return not before or bool(_STATES.search(before))
 
 
-def _is_degenerate(text: str) -> bool:
-    """Whether the completion never reached an answer: it stops inside a \\boxed{ or mid-expression, or loops."""
-    boxes = _boxes(text)
-    if boxes and boxes[-1].inner is None:
-        return True
-    return _ends_mid_expression(text) or _ends_in_a_loop(text) or _loops_at_the_end(text)
+def _find_math(text: str, options: _Options) -> str | None:
+    """The last math-mode expression of the final paragraph ($...$, $$...$$, \\(...\\), \\[...\\], equation and
+    align environments), unless the prose goes on to a number of its own ("the largest $n$ is 34"), which
+    the last-number rule then reads."""
+    if is_degenerate(text):
+        return None
+    text = undouble_backslashes(text.rstrip())
+    spans = math_spans(text)
+    start = final_paragraph_start(text, spans)
+    spans = [span for span in spans if span.start >= start]
+    if not spans or last_numeric_expression(text, spans[-1].end) is not None:
+        return None
+    for index in range(len(spans) - 1, -1, -1):
+        answer = _math_answer(spans[index].content(text))
+        if answer is None:
+            continue
+        if not _LONE_VARIABLE.fullmatch(answer) or _states_alone(text, spans[index], start):
+            return _joined_answers(text, spans[: index + 1], options) or answer
+    return None
+
+
+_CONNECTIVE = re.compile(r"\s*+(?:,|;|,?\s*+\b(?:and|or)\b)?\s*+", re.IGNORECASE)
+
+
+def _joined_answers(text: str, spans: list[MathSpan], options: _Options) -> str | None:
+    """One answer written over several math spans that only connectives join, ending with the last of
+    `spans`: "$x = 1$ or $x = 2$" (a list of values), "$p = 5$ and $q = 2$" (named values); with any values
+    when the question asks for several answers. None when the last span stands alone."""
+    run = [spans[-1]]
+    for span in reversed(spans[:-1]):
+        if not _CONNECTIVE.fullmatch(text, span.end, run[-1].start):
+            break
+        run.append(span)
+    if len(run) == 1:
+        return None
+    contents = [tidy(span.content(text)) for span in reversed(run)]
+    if not all(contents):
+        return None
+    sides = [EQUALS.split(content) for content in contents if content]
+    if all(len(pair) == 2 and is_name(pair[0]) and pair[1].strip() for pair in sides):
+        names = [pair[0].strip() for pair in sides]
+        if len(set(names)) == len(names):
+            return ", ".join(content for content in contents if content)  # "p = 5, q = 2"
+        if len(set(names)) == 1:
+            return join_distinct([pair[1] for pair in sides])  # "x = 1 or x = 2"
+    if options.several:
+        return join_distinct([value(content) or "" for content in contents if content])
+    return None
 
 
 def _find_last_number(text: str, options: _Options) -> str | None:
-    """The last number of the final paragraph. One further up is not the answer: the model went on to say
+    """The last number of the final paragraph, read whole when it is LaTeX ("\\frac13", "2\\pi", "10^{-3}";
+    never 13 out of "\\frac13" or 2 out of "x^2"). One further up is not the answer: the model went on to say
     "This problem is not solvable with the given information." or "Reach max function call limit."."""
-    if _is_degenerate(text):
+    if is_degenerate(text):
         return None
-    text = text.rstrip()
-    paragraph_start = 0
-    for paragraph_start in (match.end() for match in _PARAGRAPH_BREAK.finditer(text)):  # noqa: B007
-        pass
-    last = None
-    for last in _NUMBER.finditer(text, paragraph_start):  # noqa: B007 - the last match is the one wanted
-        pass
-    return last.group() if last else None
+    text = undouble_backslashes(text.rstrip())
+    return last_numeric_expression(text, final_paragraph_start(text, math_spans(text)))
 
 
 Rule = Callable[[str, _Options], str | None]
 _RULES: dict[str, tuple[tuple[str, Rule], ...]] = {
     "auto": (
         ("boxed", _find_boxed),
+        ("json", _find_json),
         ("final_answer", _find_final_answer),
         ("answer_is", _find_answer_is),
         ("hashes", _find_hashes),
+        ("math", _find_math),
         ("last_number", _find_last_number),
     ),
     "boxed": (("boxed", _find_boxed),),
     "gsm8k": (
         ("hashes", _find_hashes),
         ("boxed", _find_boxed),
+        ("json", _find_json),
         ("answer_is", _find_answer_is),
+        ("math", _find_math),
         ("last_number", _find_last_number),
     ),
     "minerva": (("final_answer", _find_final_answer), ("boxed", _find_boxed)),
 }
 
 # Rules that guess rather than read a stated answer: not used on a completion cut off by the token budget.
-_GUESSES = ("last_number",)
+_GUESSES = ("math", "last_number")
 
 
-def _apply(rules: tuple[tuple[str, Rule], ...], text: str, options: _Options, truncated: bool) -> Extraction:
+def _apply(rules: tuple[tuple[str, Rule], ...], text: str, options: _Options, stated_only: bool) -> Extraction:
     for rule, find in rules:
-        if truncated and rule in _GUESSES:
+        if stated_only and rule in _GUESSES:
             continue
         answer = find(text, options)
         if answer:
@@ -454,11 +398,14 @@ def extract_answer(
     *,
     several: bool = False,
     boxed: str = "last",
+    guess: bool = True,
 ) -> Extraction:
     """The final answer of `completion` by the named extractor (see EXTRACTORS), and the rule that found it.
 
-    `truncated`: generation stopped at the token budget. Then only a stated answer counts (boxed, final answer,
-    "the answer is", ####): the last number of a cut-off text is a stray number, not the model's answer.
+    `truncated`: generation stopped at the token budget. Then only a stated answer counts (boxed, JSON answer
+    field, final answer, "the answer is", ####): the last math or number of a cut-off text is a stray one, not
+    the model's answer.
+    `guess`: False reads only stated answers, as for a truncated text (ToRA reads its program output first).
     `several`: the question asks for several answers (see `asks_for_several`), so boxes that together end the
     solution ("x = \\boxed{2} or x = \\boxed{-3}") give them all, joined: "2, -3".
     `boxed`: "last" (the default) or "first" \\boxed{} states the answer, for prompts whose answer comes first.
@@ -469,9 +416,10 @@ def extract_answer(
         raise ValueError(f"unknown boxed choice {boxed!r}; expected one of {', '.join(BOXED)}")
     options = _Options(several=several, first=boxed == "first")
     text = _CALCULATOR.sub("", cut_invented_continuation(completion))
+    stated_only = truncated or not guess
     if extractor == "choice":
-        return _extract_choice(text, choices, truncated, options)
-    return _apply(_RULES[extractor], text, options, truncated)
+        return _extract_choice(text, choices, stated_only, options)
+    return _apply(_RULES[extractor], text, options, stated_only)
 
 
 # --- questions that ask for several answers

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from mathforge.grading.latex import boxes
+
 # \text{...}-like wrappers: their content is either a unit (dropped) or the answer itself (unwrapped).
 _TEXT_MACRO = re.compile(
-    r"\\(text|textbf|textrm|textit|mbox|mathrm|mathbf|mathit|operatorname)\s*\{([^{}]*)\}"
+    r"\\(text|textbf|textrm|textit|textnormal|textsf|mbox|mathrm|mathbf|mathit|mathsf|operatorname)\s*\{([^{}]*)\}"
 )
 # Words in plain text after a value are its unit: "10\text{ cm}", "5\mathrm{~kg}", "3\text{ students}".
-_UNIT_MACROS = {"text", "textrm", "mbox", "mathrm"}
+_UNIT_MACROS = {"text", "textrm", "textnormal", "mbox", "mathrm"}
 _UNIT_TEXT = re.compile(r"[a-zA-Z][a-zA-Z .\-]*")
 _TEXT_EXPONENT = re.compile(r"^\s*\^\s*\{?\s*[23]\s*\}?")
 # "40 apples", "18 dollars", "5 cm": plain words after a value. A word needs three letters or to be a short
@@ -27,6 +29,16 @@ _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d])")
 _VARIABLE_PREFIX = re.compile(
     r"^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?|\([a-zA-Z]\))?\s*(?:=(?!=)|\\in(?![a-zA-Z]))\s*"
 )
+
+# "=" that is not part of "<=", ">=", "!=", "==" or ":=".
+EQUALS = re.compile(r"(?<![<>!=:])=(?!=)")
+# A name that a value is given to: "x", "AB", "\\theta", "a_1", "f(0)", "f(x)", "P(A)".
+_NAME = re.compile(r"\s*+(?:[a-zA-Z]|[A-Z]{2,3}|\\[a-zA-Z]++)(?:_\{?\w+\}?)?(?:\([^()=]*+\))?\s*+")
+
+
+def is_name(s: str) -> bool:
+    """Whether `s` names a value: "x", "AB", "\\theta", "a_1", "f(0)" (not "5x" or "x + y")."""
+    return bool(_NAME.fullmatch(s))
 
 # Spelling variants of one LaTeX meaning, applied in order.
 _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -48,8 +60,9 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°", ""),  # degrees
         (r"\\%|%", ""),  # a percent is read as a unit: "35\%" grades like "35"
         (r"\{,\}", ""),  # LaTeX's thousands separator 1{,}000
-        (r"\\le(?![a-zA-Z])", r"\\leq"),
-        (r"\\ge(?![a-zA-Z])", r"\\geq"),
+        (r"\\le(?![a-zA-Z])|\\leqslant|<=|≤", r"\\leq "),
+        (r"\\ge(?![a-zA-Z])|\\geqslant|>=|≥", r"\\geq "),
+        (r"\\ne(?![a-zA-Z])|!=|≠", r"\\neq "),
         (r"\\varnothing", r"\\emptyset"),
     )
 )
@@ -62,6 +75,44 @@ def strip_delimiters(text: str) -> str:
         if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
             s = s[len(left) : -len(right)].strip()
     return s
+
+
+# What may stand between the boxes of one multi-part answer: math delimiters, punctuation, "and"/"or",
+# \quad, line breaks, and the variable the next box gives a value to ("x = \boxed{2} or x = \boxed{-3}").
+BETWEEN_BOXES = re.compile(
+    r"(?:\s|\$|\\[()\[\]]|[,;.&]|\\\\|\b(?:and|or)\b|\\(?:text|textrm|mbox)\{\s*+(?:and|or|,)?\s*+\}"
+    r"|(?:[a-zA-Z]|\\[a-zA-Z]++)(?:_\{?\w+\}?)?\s*+="
+    r"|\\q?quad\b)*+"
+)
+
+def unwrap(text: str) -> str:
+    """The answer inside what wraps it in other harnesses' files and in golds from hub datasets: "$1/3$",
+    "\\(\\boxed{C}\\)", "$x = 5$." and "\\boxed{1}, \\boxed{2}" (several boxes: their contents, joined)."""
+    s = text.strip()
+    while True:
+        before = s
+        s = _unbox(strip_delimiters(s.rstrip(" .。")))
+        if s == before:
+            return s
+
+
+def _unbox(s: str) -> str:
+    """The contents of the boxes that are all of `s` but for connectives; `s` itself otherwise."""
+    if "box" not in s:
+        return s
+    top: list = []
+    for box in boxes(s):
+        if box.inner is None:
+            return s
+        if not top or box.start >= top[-1].end:  # a box inside a box is unwrapped on the next round
+            top.append(box)
+    if not top:
+        return s
+    gaps = zip([0] + [box.end for box in top], [box.start for box in top] + [len(s)], strict=True)
+    if not BETWEEN_BOXES.fullmatch("".join(s[start:end] for start, end in gaps)):
+        return s
+    contents = (box.content(s) for box in top)
+    return ", ".join(dict.fromkeys(content for content in contents if content))
 
 
 def _drop_or_unwrap_text(s: str) -> str:
@@ -99,16 +150,16 @@ def clean(text: str, *, keep_equation: bool = False) -> str:
 
     `keep_equation` keeps an "y =" prefix, for comparing an equation with an equation.
     """
-    s = strip_delimiters(text)
+    s = unwrap(text)
     for pattern, repl in _REPLACEMENTS:
         s = pattern.sub(repl, s)
     s = _drop_or_unwrap_text(s)
     s = re.sub(r"\s+", " ", s).strip()
-    s = _TRAILING_WORDS.sub(r"\1", s)
+    s = unwrap(_TRAILING_WORDS.sub(r"\1", s))  # "\boxed{3} apples"
     s = re.sub(r" (?:and|or) ", ",", s)  # "2 or 3" lists two answers, like "2, 3"
     s = _drop_thousands_separators(s)
     s = re.sub(r"[.,;\s]+$", "", s)  # not "!": "5!" is a factorial
-    if not keep_equation:
+    if not keep_equation and len(EQUALS.findall(s)) <= 1:  # "p = 5, q = 2" names two values: keep both
         s = _VARIABLE_PREFIX.sub("", s, count=1) or s
     # The mixed number "2 1/2" in LaTeX's spelling, before dropping spaces could make it 21/2.
     return re.sub(r"^([-+]?\d+) (\d+)/(\d+)$", r"\1\\frac{\2}{\3}", s)

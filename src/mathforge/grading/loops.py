@@ -1,0 +1,75 @@
+"""Whether a completion never reached an answer: it loops, or it stops mid-expression or inside a box.
+
+Such a completion's last number (or last math) is noise, and grading it, as Math-Verify and the public
+harnesses do, credits luck. Loops are found by comparing strings, never by regex backreferences, so that the
+test stays linear on long degenerate output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from mathforge.grading.latex import boxes
+
+# A line that is only markup ("$$", "\end{align*}") may repeat in a sound solution.
+_MARKUP_LINE = re.compile(r"[\W_]*+|\\(?:begin|end)\{[^}]*+\}.*+")
+_SEGMENT_BREAK = re.compile(r"\n|(?<=[.!?])\s++")
+_DIGITS = re.compile(r"\d++(?:[.,]\d++)*+")
+# A text that stops on one of these was cut off mid-expression: "so it took 16 -", "(29,4),$ $(".
+_OPEN_ENDINGS = ("=", "+", "*", "/", "^", "_", "(", "[", "{", ",", "\\", "&", "\\cdot", "\\times")
+_LOOP_REPEATS = 5
+_COUNTING_REPEATS = 10
+_LETTERS = re.compile(r"[a-zA-Z]")
+# How much of a cut-off last segment must match the start of a repeated one to continue the loop.
+_FRAGMENT_PREFIX = 20
+
+
+def ends_mid_expression(text: str) -> bool:
+    """Whether the text stops on an operator or an opening bracket, or inside a ``` code block."""
+    s = text.rstrip()
+    return s.endswith(_OPEN_ENDINGS) or (s.endswith("-") and not s.endswith("--")) or s.count("```") % 2 == 1
+
+
+def ends_in_a_loop(text: str) -> bool:
+    """Whether the text ends repeating a line or sentence: the same one five times, or one that counts on ("On
+    day 48, it is ... feet tall. On day 49, ...") ten times, up to its end (or to a cut-off copy of a repeated
+    line). Only repeated content counts: a sound solution may check 41 pairs in 41 lines of the same shape, or
+    repeat a short remark between them, and then ends with a sentence of its own, its conclusion."""
+    segments = [
+        segment
+        for segment in map(str.strip, _SEGMENT_BREAK.split(text))
+        if len(segment) >= 3 and not _MARKUP_LINE.fullmatch(segment)
+    ]
+    if not segments:
+        return False
+    shapes = [_DIGITS.sub("0", segment) for segment in segments]
+    same, alike = Counter(segments), Counter(shapes)
+
+    def repeated(index: int) -> bool:
+        counting = alike[shapes[index]] >= _COUNTING_REPEATS and len(_LETTERS.findall(shapes[index])) >= 3
+        return same[segments[index]] >= _LOOP_REPEATS or counting
+
+    if repeated(len(segments) - 1):
+        return True
+    if len(segments) < 2 or not repeated(len(segments) - 2):
+        return False
+    # The budget may have cut the last copy short: "She paid $2 for a pack of grape".
+    start = shapes[-1][:_FRAGMENT_PREFIX]
+    return any(
+        shape.startswith(start) for shape in {shapes[i] for i in range(len(shapes) - 1) if repeated(i)}
+    )
+
+
+def loops_at_the_end(text: str) -> bool:
+    """Whether the same 4-200 characters end the text six times over ("3 + 3 + 3 + ...")."""
+    tail = text.rstrip()[-1200:]
+    return any(tail.endswith(tail[-size:] * 6) for size in range(4, min(200, len(tail) // 6) + 1))
+
+
+def is_degenerate(text: str) -> bool:
+    """Whether the completion never reached an answer: it stops inside a \\boxed{ or mid-expression, or loops."""
+    found = boxes(text)
+    if found and found[-1].inner is None:
+        return True
+    return ends_mid_expression(text) or ends_in_a_loop(text) or loops_at_the_end(text)
