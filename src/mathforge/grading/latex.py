@@ -127,8 +127,11 @@ def _delimiter_tokens(text: str) -> list[_Token]:
 
 
 def _can_open_inline(text: str, token: _Token) -> bool:
-    # Pandoc's rule, which tells math from currency: "$" opens only before a non-space ("$18 and $5" is money).
-    return token.end < len(text) and not text[token.end].isspace()
+    # Pandoc's rule, which tells math from currency: "$" opens only before a non-space ("$18 and $5" is money);
+    # and not right after a digit or before punctuation, where it is a price written after its number ("10$,").
+    if token.end >= len(text) or text[token.end].isspace() or text[token.end] in ",.;:!?":
+        return False
+    return token.start == 0 or not text[token.start - 1].isdigit()
 
 
 def _can_close_inline(text: str, token: _Token) -> bool:
@@ -196,9 +199,9 @@ def final_paragraph_start(text: str, spans: list[MathSpan]) -> int:
 
 # --- numeric expressions: what the last-number fallback reads
 
-# A plain number: "1,000", "1{,}000", "-3.5", "3/4", ".5".
+# A plain number: "1,000", "1{,}000", "10,\\!080", "-3.5", "3/4", ".5".
 _PLAIN_NUMBER = re.compile(
-    r"\d{1,3}(?:(?:,|\{,\})\d{3})++(?![\d])(?:\.\d++)?|\d++(?:\.\d++)?(?:/\d++)?|\.\d++"
+    r"\d{1,3}(?:(?:,|\{,\}|,\\!)\d{3})++(?![\d])(?:\.\d++)?|\d++(?:\.\d++)?(?:/\d++)?|\.\d++"
 )
 _FRACTION_MACRO = re.compile(r"\\(?:[dt]?frac|[dt]?binom)(?![a-zA-Z])")
 _ROOT_MACRO = re.compile(r"\\sqrt(?![a-zA-Z])(?:\s*+\[[^\[\]\n]{0,20}+\])?")
@@ -207,7 +210,8 @@ _MACRO = re.compile(r"\\(?:[a-zA-Z]++|.)", re.DOTALL)
 _SCRIPT = re.compile(r"\s*+[\^_]")
 # Where something may begin: a number, a macro, or a base that carries a script ("x^2", "a_{37}", ")^2").
 _START = re.compile(r"\d|\.\d|\\|[a-zA-Z)\]}](?=\s*+[\^_])")
-_LETTER_BEFORE = re.compile(r"[a-zA-Z]")
+# "3 \times 10^{5}", "2.5 \cdot 10^3": a power of ten multiplied in.
+_TIMES_TEN = re.compile(r"[ \t]*+\\(?:times|cdot)[ \t]*+(?=10[ \t]*+\^)")
 _DIGIT = re.compile(r"\d")
 _UNIT_AFTER_NUMBER = re.compile(r"\d\s?[a-zA-Z]$")
 _NON_NUMERIC = re.compile(r"[a-zA-Z]")
@@ -267,29 +271,27 @@ class _NumericScanner:
         return at
 
     def _expression(self, at: int) -> _Scan:
-        """Atoms written side by side: "2\\pi", "3\\sqrt{2}", "2\\frac{1}{2}"; a variable glued on ("3x")
-        makes the whole non-numeric."""
+        """Atoms written side by side ("2\\pi", "3\\sqrt{2}", "2\\frac{1}{2}"), a quotient of atoms
+        ("\\sqrt{2}/2") and scientific notation ("3 \\times 10^{5}"). A letter glued on ("12m", "100g", "2L")
+        is left out, as before: in prose it is most often a unit."""
+        text = self.text
         scan = self._atom(at)
         assert scan is not None
         end, numeric = self._scripts(scan.end, scan.numeric)
         while True:
-            nxt = _SPACES.match(self.text, end).end()
-            if self.text.startswith("\\", nxt):
+            times_ten = _TIMES_TEN.match(text, end)
+            nxt = times_ten.end() if times_ten else _SPACES.match(text, end).end()
+            if times_ten or text.startswith("\\", nxt):
                 following = self._atom(nxt)
-                if following is None:
-                    break
-                end, more = self._scripts(following.end, following.numeric)
-                numeric &= more
-                continue
-            if nxt == end and _LETTER_BEFORE.match(self.text, end) and not self._is_word(end):
-                # "3x", "2y^2": a coefficient of a variable, not a number
-                return _Scan(self._skip_scripts(end + 1), False)
-            break
+            elif text.startswith("/", end):
+                following = self._atom(end + 1)
+            else:
+                break
+            if following is None:
+                break
+            end, more = self._scripts(following.end, following.numeric)
+            numeric &= more
         return _Scan(end, numeric)
-
-    def _is_word(self, at: int) -> bool:
-        # "5th", "10am", "4cm": letters that make a word are a unit or an ordinal, not a variable.
-        return at + 1 < len(self.text) and self.text[at + 1].isalpha()
 
     def _atom(self, at: int) -> _Scan | None:
         text = self.text
@@ -299,11 +301,11 @@ class _NumericScanner:
             second = self._argument(first[0]) if first else None
             if first is None or second is None:
                 return None
-            return _Scan(second[0], _is_numeric(first[1]) and _is_numeric(second[1]))
+            return _Scan(second[0], is_numeric(first[1]) and is_numeric(second[1]))
         root = _ROOT_MACRO.match(text, at)
         if root:
             argument = self._argument(root.end())
-            return None if argument is None else _Scan(argument[0], _is_numeric(argument[1]))
+            return None if argument is None else _Scan(argument[0], is_numeric(argument[1]))
         constant = _CONSTANT.match(text, at)
         if constant:
             return _Scan(constant.end(), True)
@@ -333,15 +335,20 @@ class _NumericScanner:
             argument = self._argument(script.end()) if script else None
             if argument is None:
                 return at, numeric
-            at, numeric = argument[0], numeric and _is_numeric(argument[1])
+            at, numeric = argument[0], numeric and is_numeric(argument[1])
 
     def _skip_scripts(self, at: int) -> int:
         return self._scripts(at, False)[0]
 
 
-def _is_numeric(latex: str) -> bool:
+def is_numeric(latex: str) -> bool:
     """Whether a LaTeX fragment has no variables: letters only in macro names."""
     return not _NON_NUMERIC.search(_MACRO_NAME.sub("", latex))
+
+
+def numeric_expressions(text: str, start: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of every numeric expression in text[start:], read whole, in order."""
+    return [(begin, end) for begin, end, numeric in _NumericScanner(text).expressions(start, len(text)) if numeric]
 
 
 def last_numeric_expression(text: str, start: int = 0) -> str | None:

@@ -21,6 +21,8 @@ _OPEN_ENDINGS = ("=", "+", "*", "/", "^", "_", "(", "[", "{", ",", "\\", "&", "\
 _LOOP_REPEATS = 5
 _COUNTING_REPEATS = 10
 _LETTERS = re.compile(r"[a-zA-Z]")
+# A segment that ends a sentence: the conclusion after an enumeration does, a line cut off by the budget not.
+_ENDS_SENTENCE = re.compile(r"[.!?。][\"')\]$*]*+$")
 # How much of a cut-off last segment must match the start of a repeated one to continue the loop.
 _FRAGMENT_PREFIX = 20
 
@@ -54,7 +56,9 @@ def ends_in_a_loop(text: str) -> bool:
         return True
     if len(segments) < 2 or not repeated(len(segments) - 2):
         return False
-    # The budget may have cut the last copy short: "She paid $2 for a pack of grape".
+    # The budget may have cut the last line short: "She paid $2 for a pack of grape", "The total is $27+9".
+    if not _ENDS_SENTENCE.search(segments[-1]):
+        return True
     start = shapes[-1][:_FRAGMENT_PREFIX]
     return any(
         shape.startswith(start) for shape in {shapes[i] for i in range(len(shapes) - 1) if repeated(i)}

@@ -157,10 +157,11 @@ def clean(text: str, *, keep_equation: bool = False) -> str:
     s = re.sub(r"\s+", " ", s).strip()
     s = unwrap(_TRAILING_WORDS.sub(r"\1", s))  # "\boxed{3} apples"
     s = re.sub(r" (?:and|or) ", ",", s)  # "2 or 3" lists two answers, like "2, 3"
-    s = _drop_thousands_separators(s)
-    s = re.sub(r"[.,;\s]+$", "", s)  # not "!": "5!" is a factorial
     if not keep_equation and len(EQUALS.findall(s)) <= 1:  # "p = 5, q = 2" names two values: keep both
         s = _VARIABLE_PREFIX.sub("", s, count=1) or s
+    # After the prefix: in "x \in (2,12) \cup (12,102)" the commas separate interval ends.
+    s = _drop_thousands_separators(s)
+    s = re.sub(r"[.,;\s]+$", "", s)  # not "!": "5!" is a factorial
     # The mixed number "2 1/2" in LaTeX's spelling, before dropping spaces could make it 21/2.
     return re.sub(r"^([-+]?\d+) (\d+)/(\d+)$", r"\1\\frac{\2}{\3}", s)
 

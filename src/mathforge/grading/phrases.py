@@ -21,10 +21,10 @@ _DOUBLED_MACRO = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z])")
 # In an answer, "\\" before a macro name is a doubled backslash, even where the model doubled only some.
 _DOUBLED_NAME = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")
 _SINGLE_MACRO = re.compile(r"(?<!\\)\\[a-zA-Z]")
-_TRAILING_PUNCTUATION = " \t\r\n.,;:!。，"
+_TRAILING_PUNCTUATION = " \t\r\n.,;:!。"
 # Debris around a value in chat and JSON replies: quotes, backticks, a closing brace of the object.
 _QUOTES = '"`“”'
-_PUNCTUATION_ONLY = re.compile(r"[\W_]*+")
+_PUNCTUATION_ONLY = re.compile(r"[\s!-/:-@\[-`{-~]*+")  # ASCII punctuation and spaces
 
 
 def undouble_backslashes(s: str) -> str:
@@ -44,7 +44,7 @@ def _strip_debris(s: str) -> str:
     """Quotes, backticks and punctuation at the ends, and a "}" that closes nothing in the answer."""
     while True:
         before = s
-        s = s.rstrip(_TRAILING_PUNCTUATION + _QUOTES).lstrip(" \t" + _QUOTES)
+        s = s.rstrip(_TRAILING_PUNCTUATION + "，" + _QUOTES).lstrip(" \t" + _QUOTES)
         if s.endswith("}") and s.count("}") > s.count("{"):
             s = s[:-1]
         if s.startswith("{") and s.count("{") > s.count("}"):
@@ -54,22 +54,31 @@ def _strip_debris(s: str) -> str:
 
 
 def tidy(answer: str | None) -> str | None:
-    """Strip what surrounds an answer: bold, math delimiters, quotes, a final period; unwrap a \\boxed{}.
+    """Strip what surrounds an answer: bold, math delimiters, a final period; unwrap a \\boxed{}.
 
     Every unescaped "$" goes: it is a math delimiter ("$3$ and $7$") or a currency sign ("2200$"), and
     neither is part of the value; an escaped "\\$" is a currency sign only before a number ("\\$1,250").
-    A code fence or punctuation alone is no answer.
     """
-    if answer is None or answer.lstrip().startswith("```"):
+    if answer is None:
         return None
-    s = undouble_names(answer.replace("**", ""))
-    s = _UNESCAPED_DOLLAR.sub("", strip_delimiters(_strip_debris(s))).strip()
+    s = undouble_backslashes(answer.replace("**", ""))
+    s = _UNESCAPED_DOLLAR.sub("", strip_delimiters(s)).strip()
     if BOX.search(s):
         s = _UNESCAPED_DOLLAR.sub("", strip_delimiters(last_boxed(s) or ""))
-    s = strip_delimiters(_strip_debris(s))
+    s = strip_delimiters(s.rstrip(_TRAILING_PUNCTUATION))
     s = _INCH_MARK.sub("", _CURRENCY.sub(r"\1", s))
-    s = _strip_debris(s)
-    return None if _PUNCTUATION_ONLY.fullmatch(s) else s
+    return s.rstrip(_TRAILING_PUNCTUATION) or None
+
+
+def tidy_stated(phrase: str | None) -> str | None:
+    """`tidy` for a phrase read out of prose or a chat reply, where quotes, backticks and a JSON object's
+    braces surround the value (`6.",`), and a code fence or punctuation alone is no answer. (Boxed contents go
+    through `tidy` alone: what a box holds is graded as it is.)"""
+    if phrase is None or phrase.lstrip().startswith("```"):
+        return None
+    s = tidy(_strip_debris(undouble_names(phrase)))
+    s = s and _strip_debris(s)
+    return None if not s or _PUNCTUATION_ONLY.fullmatch(s) else s
 
 
 # --- the value in a stated phrase
@@ -86,6 +95,8 @@ _HOPE = re.compile(r",?\s*+\bI hope\b", re.IGNORECASE)
 _MATH_THEN_WORDS = re.compile(r"\s*+\$([^$]++)\$([^$\d=]*+)")
 # "40 apples", "18 dollars per hour", "230 miles": a number that words follow is the answer ("5 x" stays).
 _NUMBER_THEN_WORDS = re.compile(r"(-?(?:\d[\d,]*+(?:\.\d++)?|\.\d++))[,;:]?\s++(?!(?:and|or)\b)[a-zA-Z]{2}")
+# "Evelyn, who is 5 years older", "x = 5, which is prime": a clause about the answer.
+_CLAUSE = re.compile(r",[ \t]*+(?:who|which|where|since|because)\b.*+", re.IGNORECASE)
 # "$\frac34$, since 3 of the 4 parts are shaded": a math span, then a comment on it.
 _MATH_THEN_COMMENT = re.compile(
     r"\s*+\$([^$]++)\$\s*+(?:[,;(]|(?:since|because|which|as|so|for|where|when|i\.e\.|e\.g\.)\b)", re.IGNORECASE
@@ -94,7 +105,7 @@ _MATH_THEN_COMMENT = re.compile(
 _PARENTHESISED_WORDS = re.compile(r"\s*+\((?=[^()]*[a-zA-Z]{2})[a-zA-Z ,.'-]++\)")
 # "The largest n is 34", "the number of divisors is 9": a subject, then the value after its verb.
 _SUBJECT_VERB = re.compile(
-    r"\b(?:is|are|was|equals|be)\b[ \t]*+(?=[-\d\\$(\[{.]|[a-zA-Z][ \t]*+=)", re.IGNORECASE
+    r"(?:\b(?:is|are|was|equals|be)\b|:)[ \t]*+(?=[-\d\\$(\[{.]|[a-zA-Z][ \t]*+=)", re.IGNORECASE
 )
 _STARTS_WITH_WORD = re.compile(r"\s*+[a-zA-Z]{2}")
 _WORD = re.compile(r"\b[a-zA-Z]{2,}+\b")
@@ -142,7 +153,8 @@ def _subject_value(s: str) -> str:
     if not _STARTS_WITH_WORD.match(s):
         return s
     verb = _SUBJECT_VERB.search(s)
-    return s[verb.end() :] if verb else s
+    # "Evelyn, who is 5 years older": a clause after the answer, not a sentence about it.
+    return s[verb.end() :] if verb and "," not in s[: verb.start()] else s
 
 
 def value(phrase: str | None) -> str | None:
@@ -153,11 +165,11 @@ def value(phrase: str | None) -> str | None:
     """
     if phrase is None:
         return None
-    phrase = _FILLER.sub("", _first_sentence(phrase.replace("**", "")))
+    phrase = _FILLER.sub("", _CLAUSE.sub("", _first_sentence(phrase.replace("**", ""))))
     math = _MATH_THEN_WORDS.fullmatch(phrase) or _MATH_THEN_COMMENT.match(phrase)
     if math and (math.re is _MATH_THEN_COMMENT or re.search(r"[a-zA-Z]{2}", math.group(2))):
         phrase = math.group(1)
-    s = tidy(_subject_value(phrase))
+    s = tidy_stated(_subject_value(phrase))
     if s is None:
         return None
     s = _PARENTHESISED_WORDS.sub("", s).strip() or s
@@ -171,7 +183,7 @@ def value(phrase: str | None) -> str | None:
             return join_distinct(values)
     s = right_hand_side(s)
     number = _NUMBER_THEN_WORDS.match(s)
-    return tidy(number.group(1)) if number else tidy(s)
+    return tidy_stated(number.group(1)) if number else tidy_stated(s)
 
 
 def join_distinct(parts: list[str]) -> str:
