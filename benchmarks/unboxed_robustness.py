@@ -27,6 +27,9 @@ Final Answer line, where the boxes stood, which extraction rule found each answe
 verdict flipped (original correct -> rewritten wrong, and the reverse) with both extracted answers (listed with
 --verbose, and always in --json). Nothing is written into the repository (unless --save-rewritten
 says so).
+
+Second, MATH-500's own reference solutions (`DIR/math500/test.jsonl`, `solution`) are rewritten the same way,
+and the share whose gold answer extraction and grading read back is reported, with and without the boxes.
 """
 
 from __future__ import annotations
@@ -354,6 +357,21 @@ def print_table(report: dict[str, Any], verbose: bool) -> None:
                 )
 
 
+def measure_reference_solutions(data_dir: Path) -> dict[str, Any]:
+    """MATH-500's own reference solutions, rewritten the same way: how often the gold comes back from each."""
+    from mathforge.grading import asks_for_several, extract_answer, grade
+
+    counts = {"n": 0, "original": 0, "rewritten": 0}
+    for line in (data_dir / "math500" / "test.jsonl").open(encoding="utf-8"):
+        row = json.loads(line)
+        several = asks_for_several(row["problem"])
+        counts["n"] += 1
+        for side, text in (("original", row["solution"]), ("rewritten", rewrite(row["solution"]).text)):
+            answer = extract_answer(text, several=several).answer
+            counts[side] += grade(answer, row["answer"], "expression").correct
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -367,10 +385,17 @@ def main() -> None:
     parser.add_argument("--save-rewritten", type=Path, help="also copy the rewritten file here (for a look)")
     args = parser.parse_args()
     report = measure(args.file.resolve(), args.bench, args.data_dir, args.workers, args.save_rewritten)
+    references = measure_reference_solutions(args.data_dir)
+    report["reference_solutions"] = references
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print_table(report, args.verbose)
+        n = references["n"]
+        print(
+            f"\nMATH-500 reference solutions, the gold read back: {references['original']}/{n} with their boxes, "
+            f"{references['rewritten']}/{n} rewritten the same way"
+        )
 
 
 if __name__ == "__main__":

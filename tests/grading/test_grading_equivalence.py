@@ -235,9 +235,11 @@ def test_answers_equivalent(a: str, b: str, answer_type: str, expected: bool) ->
         ("19x - 4x + 1 - 81 = 15x - 80", "15x - 80", Verdict(True, "string")),
         ("S_{MBCN}:S = 7:32", "7:32", Verdict(True, "string")),
         ("\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", "\\frac{\\sqrt{6}}{6}", Verdict(True, "symbolic")),
-        # An equation still to be solved gives no value.
-        ("x + 2 = 5", "5", Verdict(False, "mismatch")),
-        ("2x = 6", "6", Verdict(False, "mismatch")),
+        # An equation still to be solved gives no value; where its right side is the gold, the judge decides.
+        ("x + 2 = 5", "5", Verdict(False, "unsolved_relation", certain=False)),
+        ("2x = 6", "6", Verdict(False, "unsolved_relation", certain=False)),
+        ("2a = 16 \\sqrt{3}", "16 \\sqrt{3}", Verdict(False, "unsolved_relation", certain=False)),
+        ("x + 2 = 5", "3", Verdict(False, "mismatch")),
         ("f(0) = -1", "1", Verdict(False, "mismatch")),
         # A gold "name = value" is the value; a gold that is a relation of its own is never matched by a value.
         ("5", "x = 5", Verdict(True, "string")),

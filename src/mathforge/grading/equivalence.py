@@ -151,7 +151,7 @@ def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> V
             return as_equations
     if not verdict.correct:
         valued = _value_against_relation(unwrap(pred), unwrap(gold), rel_tol)
-        if valued is not None and valued.correct:
+        if valued is not None and (valued.correct or valued.rule == "unsolved_relation"):
             return valued
     return verdict
 
@@ -160,13 +160,17 @@ def _value_against_relation(pred: str, gold: str, rel_tol: float) -> Verdict | N
     """A relation against a value compares its last side, when it gives the value of what it names: "f(0) = -1",
     "(p,q) = (3,2)", "S_{MBCN}:S = 7:32", "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", "a+d+e+f = 2k", a computation
     "10 \\cdot 6 = 60", or an identity that simplifies ("19x - 4x + 1 - 81 = 15x - 80"). An equation still to be
-    solved ("x + 2 = 5", "2x = 6") gives no value. A gold "x = 5" (a name, then its value) is the value 5; a gold
-    that is a relation of its own ("x + y = 5", "x^2 + y^2 = 1", "x \\geq 5") is never matched by a value."""
+    solved ("x + 2 = 5", "2x = 6") gives no value, and where its right side is the gold the verdict is left
+    uncertain for the judge: "2a = 16\\sqrt{3}" may name the side length 2a. A gold "x = 5" (a name, then its
+    value) is the value 5; a gold that is a relation of its own ("x + y = 5", "x^2 + y^2 = 1", "x \\geq 5") is
+    never matched by a value."""
     pred_sides, gold_sides = _sides(pred), _sides(gold)
     if pred_sides and not gold_sides and not _is_relation(gold):
-        if not _gives_a_value(pred_sides):
-            return None
-        return _compare(clean(pred_sides[-1]), clean(gold), rel_tol)
+        verdict = _compare(clean(pred_sides[-1]), clean(gold), rel_tol)
+        if verdict.correct and not _gives_a_value(pred_sides):
+            # "2a = 16\\sqrt{3}" for the side length 16\\sqrt{3}, or "2x = 6" for x = 3: the rules cannot tell.
+            return Verdict(False, "unsolved_relation", certain=False)
+        return verdict
     if gold_sides and not pred_sides and not _is_relation(pred) and len(gold_sides) == 2 and _names(gold_sides[0]):
         return _compare(clean(pred), clean(gold_sides[-1]), rel_tol)
     return None

@@ -316,7 +316,7 @@ def _math_answer(content: str) -> str | None:
     implications = list(_IMPLIES.finditer(s))
     if implications:
         s = s[implications[-1].end() :]
-    s = _APPROX.sub("=", _MODULUS.sub("", s)).strip()
+    s = _APPROX.sub("=", _MODULUS.sub("", s.rstrip(" .,;"))).strip()
     if s.startswith("="):  # the continued row of an alignment: "&= 5", "&\\equiv 3 \\pmod 9"
         s = s[1:]
     sides = EQUALS.split(s)
