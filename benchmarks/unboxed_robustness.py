@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.eval.regrade import regrade_file
+from mathforge.grading.latex import brace_partners
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -64,6 +65,9 @@ _FINAL_ANSWER_TAIL = re.compile(r"[ \t]*Final Answer:[ \t]*The final answer is[^
 _MATH_ENVIRONMENTS = frozenset(
     {"equation", "align", "alignat", "flalign", "gather", "multline", "eqnarray", "displaymath", "math"}
 )
+# The rewrite tracks math mode with TeX's own rules, not with mathforge.grading.latex.math_spans: that scanner
+# is part of what is measured (its Pandoc and prose heuristics decide what the grader reads), and input built
+# with it would agree with the grader by construction.
 # What changes math mode, in the order tried at one position. TeX's rules, except that a run of backslashes
 # before boxed/begin/end counts as one: some completions double every backslash ("$\\boxed{\\frac{1}{3}}$"), and
 # mathforge reads "\\boxed{" as a box. Before "$", "[", "(" TeX's rule holds: "\$" is a dollar sign, "\\$" a
@@ -76,7 +80,6 @@ _TOKEN = re.compile(
     r"|(?P<dollars>\${1,2})"
     r"|\\\\"  # a line break (or an escaped backslash): its second backslash escapes nothing
 )
-_BRACE = re.compile(r"\\[\\{}]|[{}]")
 _SPACES = re.compile(r"[ \t]*+")
 _SPACED_ARGUMENT = re.compile(r"[ \t]++([^\s$]++)")  # "\boxed 5"
 _ESCAPE_OR_DOLLAR = re.compile(r"\\[\s\S]|\$")  # a dollar that a backslash escapes is part of its escape
@@ -94,19 +97,6 @@ class Rewrite:
     unterminated_boxes: int = 0
 
 
-def _closing_brace(text: str, brace: int) -> int | None:
-    """The index of the "}" that closes the "{" at `brace`, or None when the text stops first."""
-    depth = 0
-    for match in _BRACE.finditer(text, brace):
-        if match.group() == "{":
-            depth += 1
-        elif match.group() == "}":
-            depth -= 1
-            if depth == 0:
-                return match.start()
-    return None
-
-
 def _delimiter_at(text: str, index: int) -> bool:
     """Whether text[index] is a "$" that no backslash escapes."""
     if not 0 <= index < len(text) or text[index] != "$":
@@ -122,6 +112,7 @@ def _unbox(text: str, result: Rewrite, inside_box: bool = False) -> str:
     out: list[str] = []
     copied = position = 0
     mode: str | None = "box" if inside_box else None  # None: text; otherwise the math being in
+    partners = brace_partners(text)
     while (token := _TOKEN.search(text, position)) is not None:
         position = token.end()
         if token.group("blank") is not None:
@@ -130,7 +121,7 @@ def _unbox(text: str, result: Rewrite, inside_box: bool = False) -> str:
         elif token.group("box") is not None:
             brace = _SPACES.match(text, position).end()
             if text.startswith("{", brace):
-                close = _closing_brace(text, brace)
+                close = partners.get(brace)
                 if close is None:
                     result.unterminated_boxes += 1
                     continue

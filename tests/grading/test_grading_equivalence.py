@@ -226,15 +226,15 @@ def test_answers_equivalent(a: str, b: str, answer_type: str, expected: bool) ->
     [
         # A predicted relation that gives the value of what it names, or a computation or simplification that
         # ends in it: its last side is the answer.
-        ("f(0) = -1", "-1", Verdict(True, "string")),
-        ("a+d+e+f=2k", "2k", Verdict(True, "string")),
-        ("a_{37} = 12", "12", Verdict(True, "string")),
+        ("f(0) = -1", "-1", Verdict(True, "relation_value")),
+        ("a+d+e+f=2k", "2k", Verdict(True, "relation_value")),
+        ("a_{37} = 12", "12", Verdict(True, "string")),  # the "a_{37} =" prefix is dropped by normalisation
         ("(p,q) = (3,2)", "(3,2)", Verdict(True, "tuple")),
-        ("10 \\cdot 6 = 60", "60", Verdict(True, "string")),
-        ("f^{-1}(x) = \\frac{x-3}{2}", "\\frac{x - 3}{2}", Verdict(True, "string")),
-        ("19x - 4x + 1 - 81 = 15x - 80", "15x - 80", Verdict(True, "string")),
-        ("S_{MBCN}:S = 7:32", "7:32", Verdict(True, "string")),
-        ("\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", "\\frac{\\sqrt{6}}{6}", Verdict(True, "symbolic")),
+        ("10 \\cdot 6 = 60", "60", Verdict(True, "relation_value")),
+        ("f^{-1}(x) = \\frac{x-3}{2}", "\\frac{x - 3}{2}", Verdict(True, "relation_value")),
+        ("19x - 4x + 1 - 81 = 15x - 80", "15x - 80", Verdict(True, "relation_value")),
+        ("S_{MBCN}:S = 7:32", "7:32", Verdict(True, "relation_value")),
+        ("\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", "\\frac{\\sqrt{6}}{6}", Verdict(True, "relation_value")),
         # An equation still to be solved gives no value; where its right side is the gold, the judge decides.
         ("x + 2 = 5", "5", Verdict(False, "unsolved_relation", certain=False)),
         ("2x = 6", "6", Verdict(False, "unsolved_relation", certain=False)),
@@ -244,8 +244,8 @@ def test_answers_equivalent(a: str, b: str, answer_type: str, expected: bool) ->
         # A gold "name = value" is the value; a gold that is a relation of its own is never matched by a value.
         ("5", "x = 5", Verdict(True, "string")),
         ("(3,2)", "(p,q) = (3,2)", Verdict(True, "tuple")),
-        ("7:32", "S_{MBCN}:S = 7:32", Verdict(True, "string")),
-        ("\\frac{1}{\\sqrt6}", "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", Verdict(True, "string")),
+        ("7:32", "S_{MBCN}:S = 7:32", Verdict(True, "relation_value")),
+        ("\\frac{1}{\\sqrt6}", "\\frac{NO}{BO} = \\frac{1}{\\sqrt6}", Verdict(True, "relation_value")),
         ("5", "x + y = 5", Verdict(False, "mismatch")),
         ("0", "2x - y + 3z + 8 = 0", Verdict(False, "mismatch")),
         ("1", "x^2 + y^2 = 1", Verdict(False, "mismatch")),

@@ -348,3 +348,11 @@ def test_choice_forms(completion: str, choices: list[str] | None, expected: tupl
 
 def test_several_letters_from_several_boxes() -> None:
     assert extract_answer("\\boxed{A} and \\boxed{C}", "choice", several=True) == Extraction("AC", "boxed")
+
+
+def test_choice_reads_no_guess_from_a_cut_off_text() -> None:
+    # The math and last-number guesses are not stated answers: matched to an option's text they would turn
+    # a completion the budget cut off into a letter.
+    for text in ("We try the first option: $12$", "We try the first option, 12"):
+        assert extract_answer(text, "choice", OPTIONS, truncated=True) == Extraction(None, "none")
+        assert extract_answer(text, "choice", OPTIONS) == Extraction("A", "choice")

@@ -19,12 +19,13 @@ from fractions import Fraction
 
 from mathforge.grading import limits
 from mathforge.grading.choices import parse_letters
-from mathforge.grading.latex import is_numeric
+from mathforge.grading.latex import TEXT_MACROS, encloses, is_numeric, split_top_level
 from mathforge.grading.normalize import (
     EQUALS,
     clean,
     compact,
     is_name,
+    named_values,
     parse_number,
     strip_delimiters,
     unwrap,
@@ -34,11 +35,10 @@ from mathforge.grading.normalize import (
 _QUICK_MAX_CHARS = 500
 # SymPy is not tried on answers longer than this: no real answer is, and parsing one costs seconds.
 _SYMPY_MAX_CHARS = 1000
-_OPENERS, _CLOSERS = "([{", ")]}"
 _WORDS = re.compile(r"[A-Za-z']+(?: [A-Za-z']+)*")
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|smallmatrix)\}(.*)\\end\{\1\}", re.DOTALL)
 # An answer written wholly as text: "\textbf{odd}", "\text{(E)}", "\mathrm{even}".
-_TEXT_ONLY = re.compile(r"\\(?:text|textbf|textrm|textit|textnormal|textsf|mbox|mathrm|mathbf)\s*\{[^{}]*\}")
+_TEXT_ONLY = re.compile(TEXT_MACROS + r"\s*\{[^{}]*\}")
 # Relations other than "=": an inequality, or "\neq".
 _INEQUALITY = re.compile(r"<|>|\\(?:leq?|geq?|lt|gt|neq?|leqslant|geqslant)(?![a-zA-Z])")
 # What a name may carry that holds digits: a subscript, an inverse, a function's argument.
@@ -125,7 +125,7 @@ def _grade_quick(pred: str, gold: str, answer_type: str, rel_tol: float) -> Verd
     if p_value is not None and g_value is not None:
         return _numbers_equal(p_value, g_value, rel_tol)
     # "\textbf{odd}" is the word "Odd": text compares without case, however short.
-    if (_is_text(pred) or _is_text(gold)) and _WORDS.fullmatch(p) and _WORDS.fullmatch(g):
+    if _WORDS.fullmatch(p) and _WORDS.fullmatch(g) and (_is_text(pred) or _is_text(gold)):
         return Verdict(True, "text") if p.casefold() == g.casefold() else _MISMATCH
     return None
 
@@ -151,7 +151,7 @@ def _grade_in_child(pred: str, gold: str, answer_type: str, rel_tol: float) -> V
             return as_equations
     if not verdict.correct:
         valued = _value_against_relation(unwrap(pred), unwrap(gold), rel_tol)
-        if valued is not None and (valued.correct or valued.rule == "unsolved_relation"):
+        if valued is not None:
             return valued
     return verdict
 
@@ -163,16 +163,19 @@ def _value_against_relation(pred: str, gold: str, rel_tol: float) -> Verdict | N
     solved ("x + 2 = 5", "2x = 6") gives no value, and where its right side is the gold the verdict is left
     uncertain for the judge: "2a = 16\\sqrt{3}" may name the side length 2a. A gold "x = 5" (a name, then its
     value) is the value 5; a gold that is a relation of its own ("x + y = 5", "x^2 + y^2 = 1", "x \\geq 5") is
-    never matched by a value."""
+    never matched by a value. The verdict, or None when this comparison decides nothing."""
     pred_sides, gold_sides = _sides(pred), _sides(gold)
     if pred_sides and not gold_sides and not _is_relation(gold):
         verdict = _compare(clean(pred_sides[-1]), clean(gold), rel_tol)
-        if verdict.correct and not _gives_a_value(pred_sides):
-            # "2a = 16\\sqrt{3}" for the side length 16\\sqrt{3}, or "2x = 6" for x = 3: the rules cannot tell.
-            return Verdict(False, "unsolved_relation", certain=False)
-        return verdict
+        if not verdict.correct:
+            return None
+        if _gives_a_value(pred_sides):
+            return Verdict(True, "relation_value", verdict.certain)
+        # "2a = 16\\sqrt{3}" for the side length 16\\sqrt{3}, or "2x = 6" for x = 3: the rules cannot tell.
+        return Verdict(False, "unsolved_relation", certain=False)
     if gold_sides and not pred_sides and not _is_relation(pred) and len(gold_sides) == 2 and _names(gold_sides[0]):
-        return _compare(clean(pred), clean(gold_sides[-1]), rel_tol)
+        verdict = _compare(clean(pred), clean(gold_sides[-1]), rel_tol)
+        return Verdict(True, "relation_value", verdict.certain) if verdict.correct else None
     return None
 
 
@@ -192,8 +195,8 @@ def _names_only(side: str) -> bool:
 def _names(side: str) -> bool:
     """A name, a tuple of names or a ratio of names: "x", "f(0)", "AB", "(p, q)", "S_{MBCN}:S", "\\frac{NO}{BO}"."""
     side = side.strip()
-    if side.startswith("(") and side.endswith(")") and _encloses(side):
-        return all(is_name(item) for item in _split_top_level(side[1:-1], ","))
+    if side.startswith("(") and side.endswith(")") and encloses(side):
+        return all(is_name(item) for item in split_top_level(side[1:-1], ","))
     quotient = _NAME_QUOTIENT.fullmatch(side)
     if quotient:
         return is_name(quotient.group(1) or quotient.group(3)) and is_name(quotient.group(2) or quotient.group(4))
@@ -202,9 +205,9 @@ def _names(side: str) -> bool:
 
 def _sides(answer: str) -> list[str] | None:
     """The sides of "a = b" or "a = b = c" when that is the whole answer (not a list: "p = 5, q = 2")."""
-    if len(_split_top_level(answer, ",")) > 1:
+    if len(split_top_level(answer, ",")) > 1:
         return None
-    sides = _split_top_level_pattern(answer, EQUALS)
+    sides = split_top_level(answer, EQUALS)
     return sides if len(sides) > 1 and sides[-1] else None
 
 
@@ -286,50 +289,6 @@ class _Parts:
 _NAMED = "named"
 
 
-def _split_top_level(s: str, separator: str) -> list[str]:
-    """Split on `separator` where it is outside every bracket (any mix of (, [, {: intervals mix them)."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(s):
-        if s[i] in _OPENERS:
-            depth += 1
-        elif s[i] in _CLOSERS:
-            depth -= 1
-        elif depth == 0 and s.startswith(separator, i):
-            parts.append(s[start:i])
-            start = i + len(separator)
-            i = start
-            continue
-        i += 1
-    parts.append(s[start:])
-    return [part.strip() for part in parts]
-
-
-def _split_top_level_pattern(s: str, pattern: re.Pattern[str]) -> list[str]:
-    """Split on matches of `pattern` outside every bracket."""
-    depth, depths = 0, []
-    for char in s:
-        depths.append(depth)
-        depth += (char in _OPENERS) - (char in _CLOSERS)
-    parts, start = [], 0
-    for match in pattern.finditer(s):
-        if depths[match.start()] == 0:
-            parts.append(s[start : match.start()])
-            start = match.end()
-    parts.append(s[start:])
-    return [part.strip() for part in parts]
-
-
-def _encloses(s: str) -> bool:
-    """Whether the first character's bracket closes at the last character: "(1,2)" yes, "(1)(2)" no."""
-    depth = 0
-    for i, char in enumerate(s):
-        depth += char in _OPENERS
-        depth -= char in _CLOSERS
-        if depth == 0 and i < len(s) - 1:
-            return False
-    return depth == 0
-
-
 def _expand_pm(items: list[str]) -> list[str]:
     # "1 \pm \sqrt{2}" is the two answers 1 + \sqrt{2} and 1 - \sqrt{2}.
     out = []
@@ -350,22 +309,19 @@ def _structure(s: str) -> _Parts | None:
 
 
 def _named_values(items: list[str]) -> _Parts | None:
-    """ "p = 5, q = 2", "AB = 4, CD = 5": values given to different names, in their order."""
-    pairs = [EQUALS.split(item) for item in items]
-    if not all(len(pair) == 2 and is_name(pair[0]) and pair[1].strip() for pair in pairs):
+    """ "p = 5, q = 2": the values in their order, with their names."""
+    pairs = named_values(items)
+    if pairs is None:
         return None
-    names = tuple(pair[0].strip() for pair in pairs)
-    if len(set(names)) != len(names):
-        return None  # "x = 2, x = -3": alternatives for one name, a list of answers
-    return _Parts(True, _NAMED, tuple(pair[1].strip() for pair in pairs), names)
+    return _Parts(True, _NAMED, tuple(value for _, value in pairs), tuple(name for name, _ in pairs))
 
 
 def _named_tuple(s: str) -> _Parts | None:
     """ "(p,q) = (3,2)": a tuple of names given a tuple of values, which "p = 3, q = 2" equals."""
-    sides = _split_top_level_pattern(s, EQUALS)
-    if len(sides) != 2 or not all(side[:1] == "(" and side[-1:] == ")" and _encloses(side) for side in sides):
+    sides = split_top_level(s, EQUALS)
+    if len(sides) != 2 or not all(side[:1] == "(" and side[-1:] == ")" and encloses(side) for side in sides):
         return None
-    names, values = (_split_top_level(side[1:-1], ",") for side in sides)
+    names, values = (split_top_level(side[1:-1], ",") for side in sides)
     if len(names) < 2 or len(names) != len(values) or not all(is_name(name) for name in names):
         return None
     return _named_values([f"{name} = {value}" for name, value in zip(names, values, strict=True)])
@@ -381,16 +337,16 @@ def _split_parts(s: str) -> _Parts | None:
         cells = [[cell.strip() for cell in row.split("&")] for row in rows]
         shape = f"matrix {len(cells)}x{','.join(str(len(row)) for row in cells)}"
         return _Parts(True, shape, tuple(cell for row in cells for cell in row))
-    pieces = _split_top_level(s, "\\cup")
+    pieces = split_top_level(s, "\\cup")
     if len(pieces) > 1:
         return _Parts(False, "", tuple(pieces))
-    if s.startswith("\\{") and s.endswith("\\}") and _encloses(s[1:]):
-        return _Parts(False, "", tuple(_expand_pm(_split_top_level(s[2:-2], ","))))
-    if s[:1] in "([" and s[-1:] in ")]" and _encloses(s):
-        items = _split_top_level(s[1:-1], ",")
+    if s.startswith("\\{") and s.endswith("\\}") and encloses(s[1:]):
+        return _Parts(False, "", tuple(_expand_pm(split_top_level(s[2:-2], ","))))
+    if s[:1] in "([" and s[-1:] in ")]" and encloses(s):
+        items = split_top_level(s[1:-1], ",")
         if len(items) > 1:
             return _Parts(True, s[0] + s[-1], tuple(items))
-    items = _split_top_level(s, ",")
+    items = split_top_level(s, ",")
     if len(items) > 1:
         named = _named_values(items)
         if named is not None:

@@ -16,25 +16,29 @@ matched in one pass with a stack, and loops are found by comparing strings rathe
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mathforge.grading.choices import last_letter, leading_letters, letter_list_pattern, parse_letters
 from mathforge.grading.equivalence import answers_equivalent
-from mathforge.grading.latex import Box as _Box
 from mathforge.grading.latex import (
+    TEXT_MACROS,
     MathSpan,
     final_paragraph_start,
     last_numeric_expression,
     math_spans,
     numeric_expressions,
+    split_top_level,
 )
+from mathforge.grading.latex import Box as _Box
 from mathforge.grading.latex import boxes as _boxes
 from mathforge.grading.loops import is_degenerate
-from mathforge.grading.normalize import BETWEEN_BOXES, EQUALS, is_name
+from mathforge.grading.normalize import BETWEEN_BOXES, EQUALS, assignments, is_name
 from mathforge.grading.phrases import (
     join_distinct,
     right_hand_side,
@@ -250,15 +254,14 @@ _WRAPPING_ENVIRONMENT = re.compile(
 _IMPLIES = re.compile(r"\\(?:implies|Rightarrow|Longrightarrow|iff|therefore)(?![a-zA-Z])|⇒|=>")
 # Spacing macros, but not MATH's thousands separator "10,\\!080".
 _SPACING = re.compile(r"(?<!\\)(?<!\d,)\\(?:q?quad|[,;:! ])(?![a-zA-Z])")
-_TEXT_CONNECTIVE = re.compile(r"\\(?:text|textrm|mbox|textnormal)\s*+\{\s*+(or|and)\s*+\}")
+_TEXT_CONNECTIVE = re.compile(TEXT_MACROS + r"\s*+\{\s*+(or|and)\s*+\}")
 # "\\approx" and a congruence "\\equiv 3 \\pmod 9" give their right side as "=" does; the modulus is no part of it.
 _APPROX = re.compile(r"\\(?:approx|equiv)(?![a-zA-Z])")
 _MODULUS = re.compile(
     r"\s*+(?:\\pmod\s*+(?:\{[^{}]*+\}|\w++)|\\bmod\s*+(?:\{[^{}]*+\}|\w++)|\(\s*+\\(?:text|mathrm)\{\s*+mod\s*+\}\s*+\w++\s*+\))\s*+$"
 )
-# "p = 5, q = 2" is a list of values, not the chain "a = b = c": commas outside brackets tell.
-_BRACKETED = re.compile(r"\([^()]*+\)|\[[^\[\]]*+\]|\{[^{}]*+\}")
-_TOP_LEVEL_COMMA = re.compile(r",|;|\b(?:and|or)\b")
+# "p = 5, q = 2" is a list of values, not the chain "a = b = c": separators outside brackets tell.
+_LIST_SEPARATORS = re.compile(r",|;|\b(?:and|or)\b")
 # A span that only names things ("$n$", "$ABCD$", "$\\triangle ABC$", "$(x, y)$", "$\\mathbb{Z}$") is an answer only
 # standing alone ("$E$") or stated ("the letter is $E$"); one that marks an end or an ellipsis never is.
 _NAMING_MACRO = re.compile(
@@ -273,7 +276,7 @@ _STATES = re.compile(
     re.IGNORECASE,
 )
 # A word in \text{} right after a number is its unit: "$5$ $\text{cm}$".
-_TEXT_SPAN = re.compile(r"\\(?:text|textrm|textnormal|mathrm|mbox)\s*+\{[^{}]*+\}")
+_TEXT_SPAN = re.compile(TEXT_MACROS + r"\s*+\{[^{}]*+\}")
 _ENDS_WITH_VALUE = re.compile(r"[\d}][\s$~]*+$")
 _STATES_WINDOW = 80
 _NOT_SPACE = re.compile(r"[^\s*]")
@@ -322,12 +325,13 @@ def _math_answer(content: str) -> str | None:
     sides = EQUALS.split(s)
     while len(sides) >= 3 and is_name(sides[-1]):  # "36 - 7 - 2 - 10 = 17 = x": the value is 17
         sides.pop()
-    if len(sides) >= 3 and sides[-1].strip() and not _TOP_LEVEL_COMMA.search(_BRACKETED.sub("", s)):
+    if len(sides) >= 3 and sides[-1].strip() and len(split_top_level(s, _LIST_SEPARATORS)) == 1:
         return tidy_stated(sides[-1])
     return value("=".join(sides))
 
 
-def _names_only(answer: str) -> bool:
+def _merely_names(answer: str) -> bool:
+    """Whether a span only names things: "n", "ABCD", "\\triangle ABC", "(x, y)", "\\mathbb{Z}"."""
     return bool(_NAMES.fullmatch(_SUBSCRIPT.sub("", _NAMING_MACRO.sub("", answer))))
 
 
@@ -363,16 +367,33 @@ class _Paragraph:
         return before.endswith("(") or self.text[span.end : span.end + 3].lstrip().startswith(")")
 
 
-def _find_math(text: str, options: _Options) -> str | None:
-    """The last math-mode expression of the final paragraph ($...$, $$...$$, \\(...\\), \\[...\\], equation and
-    align environments) that states a value, unless the prose goes on to a number of its own ("the largest $n$
-    is 34", "So there are 12 ways. $\\blacksquare$"), which the last-number rule then reads."""
+class _Ending(NamedTuple):
+    """What both guesses read: the text (backslashes undoubled), its math spans and where its final paragraph
+    starts; None for a degenerate completion."""
+
+    text: str
+    spans: list[MathSpan]
+    start: int
+
+
+@functools.lru_cache(maxsize=4)  # the math and last-number rules ask for the same completion in a row
+def _ending(text: str) -> _Ending | None:
     if is_degenerate(text):
         return None
     text = undouble_backslashes(text.rstrip())
     spans = math_spans(text)
-    start = final_paragraph_start(text, spans)
-    spans = spans[bisect.bisect_left([span.start for span in spans], start) :]
+    return _Ending(text, spans, final_paragraph_start(text, spans))
+
+
+def _find_math(text: str, options: _Options) -> str | None:
+    """The last math-mode expression of the final paragraph ($...$, $$...$$, \\(...\\), \\[...\\], equation and
+    align environments) that states a value, unless the prose goes on to a number of its own ("the largest $n$
+    is 34", "So there are 12 ways. $\\blacksquare$"), which the last-number rule then reads."""
+    ending = _ending(text)
+    if ending is None:
+        return None
+    text, start = ending.text, ending.start
+    spans = ending.spans[bisect.bisect_left([span.start for span in ending.spans], start) :]
     if not spans:
         return None
     paragraph = _Paragraph(text, start, spans)
@@ -383,7 +404,7 @@ def _find_math(text: str, options: _Options) -> str | None:
         answer = _math_answer(span.content(text))
         if answer is None or _MARKER.fullmatch(answer) or paragraph.is_aside(span) or paragraph.is_unit(span, answer):
             continue
-        if not _names_only(answer) or paragraph.states(span):
+        if not _merely_names(answer) or paragraph.states(span):
             return _joined_answers(text, spans[: index + 1], options) or answer
     return None
 
@@ -405,13 +426,13 @@ def _joined_answers(text: str, spans: list[MathSpan], options: _Options) -> str 
     contents = [tidy(span.content(text)) for span in reversed(run)]
     if not all(contents):
         return None
-    sides = [EQUALS.split(content) for content in contents if content]
-    if all(len(pair) == 2 and is_name(pair[0]) and pair[1].strip() for pair in sides):
-        names = [pair[0].strip() for pair in sides]
-        if len(set(names)) == len(names):
+    pairs = assignments([content for content in contents if content])
+    if pairs:
+        names = {name for name, _ in pairs}
+        if len(names) == len(pairs):
             return ", ".join(content for content in contents if content)  # "p = 5, q = 2"
-        if len(set(names)) == 1:
-            return join_distinct([pair[1] for pair in sides])  # "x = 1 or x = 2"
+        if len(names) == 1:
+            return join_distinct([value for _, value in pairs])  # "x = 1 or x = 2"
     if options.several:
         return join_distinct([value(content) or "" for content in contents if content])
     return None
@@ -421,10 +442,8 @@ def _find_last_number(text: str, options: _Options) -> str | None:
     """The last number of the final paragraph, read whole when it is LaTeX ("\\frac13", "2\\pi", "10^{-3}";
     never 13 out of "\\frac13" or 2 out of "x^2"). One further up is not the answer: the model went on to say
     "This problem is not solvable with the given information." or "Reach max function call limit."."""
-    if is_degenerate(text):
-        return None
-    text = undouble_backslashes(text.rstrip())
-    return last_numeric_expression(text, final_paragraph_start(text, math_spans(text)))
+    ending = _ending(text)
+    return None if ending is None else last_numeric_expression(ending.text, ending.start)
 
 
 Rule = Callable[[str, _Options], str | None]
@@ -451,12 +470,12 @@ _RULES: dict[str, tuple[tuple[str, Rule], ...]] = {
 }
 
 # Rules that guess rather than read a stated answer: not used on a completion cut off by the token budget.
-_GUESSES = ("math", "last_number")
+GUESSES: tuple[str, ...] = ("math", "last_number")
 
 
-def _apply(rules: tuple[tuple[str, Rule], ...], text: str, options: _Options, stated_only: bool) -> Extraction:
+def _apply(rules: tuple[tuple[str, Rule], ...], text: str, options: _Options, truncated: bool) -> Extraction:
     for rule, find in rules:
-        if stated_only and rule in _GUESSES:
+        if truncated and rule in GUESSES:
             continue
         answer = find(text, options)
         if answer:
@@ -472,14 +491,12 @@ def extract_answer(
     *,
     several: bool = False,
     boxed: str = "last",
-    guess: bool = True,
 ) -> Extraction:
     """The final answer of `completion` by the named extractor (see EXTRACTORS), and the rule that found it.
 
     `truncated`: generation stopped at the token budget. Then only a stated answer counts (boxed, JSON answer
     field, final answer, "the answer is", ####): the last math or number of a cut-off text is a stray one, not
     the model's answer.
-    `guess`: False reads only stated answers, as for a truncated text (ToRA reads its program output first).
     `several`: the question asks for several answers (see `asks_for_several`), so boxes that together end the
     solution ("x = \\boxed{2} or x = \\boxed{-3}") give them all, joined: "2, -3".
     `boxed`: "last" (the default) or "first" \\boxed{} states the answer, for prompts whose answer comes first.
@@ -490,10 +507,9 @@ def extract_answer(
         raise ValueError(f"unknown boxed choice {boxed!r}; expected one of {', '.join(BOXED)}")
     options = _Options(several=several, first=boxed == "first")
     text = _CALCULATOR.sub("", cut_invented_continuation(completion))
-    stated_only = truncated or not guess
     if extractor == "choice":
-        return _extract_choice(text, choices, stated_only, options)
-    return _apply(_RULES[extractor], text, options, stated_only)
+        return _extract_choice(text, choices, truncated, options)
+    return _apply(_RULES[extractor], text, options, truncated)
 
 
 # --- questions that ask for several answers
@@ -561,7 +577,7 @@ def _letter_is_correct(text: str, last: str) -> str | None:
     return found.group(1) if found else None
 
 
-_STATED_RULES = _RULES["auto"][:-1]  # every rule but the last-number guess
+_STATED_RULES = tuple((rule, find) for rule, find in _RULES["auto"] if rule not in GUESSES)
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 

@@ -76,6 +76,43 @@ def last_boxed(text: str) -> str | None:
     return found[-1].content(text) if found else None
 
 
+# --- brackets
+
+_OPENERS, _CLOSERS = "([{", ")]}"
+
+
+def split_top_level(s: str, separator: str | re.Pattern[str]) -> list[str]:
+    """Split on `separator` (a string or a pattern) where it is outside every bracket, any mix of (, [, {:
+    intervals mix them. The parts come back stripped."""
+    pattern = separator if isinstance(separator, re.Pattern) else re.compile(re.escape(separator))
+    depth, depths = 0, []
+    for char in s:
+        depths.append(depth)
+        depth += (char in _OPENERS) - (char in _CLOSERS)
+    parts, start = [], 0
+    for match in pattern.finditer(s):
+        if match.start() >= start and depths[match.start()] == 0:
+            parts.append(s[start : match.start()])
+            start = match.end()
+    parts.append(s[start:])
+    return [part.strip() for part in parts]
+
+
+def encloses(s: str) -> bool:
+    """Whether the first character's bracket closes at the last character: "(1,2)" yes, "(1)(2)" no."""
+    depth = 0
+    for i, char in enumerate(s):
+        depth += char in _OPENERS
+        depth -= char in _CLOSERS
+        if depth == 0 and i < len(s) - 1:
+            return False
+    return depth == 0
+
+
+# Macros whose argument is text, not math: an answer written as words ("\textbf{odd}"), a unit ("\text{ cm}").
+TEXT_MACROS = r"\\(?:text|textbf|textrm|textit|textnormal|textsf|mbox|mathrm|mathbf|operatorname)"
+
+
 # --- math mode: $...$, $$...$$, \(...\), \[...\] and display environments
 
 _MATH_ENVIRONMENTS = "equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign"
@@ -95,7 +132,7 @@ _PROSE_WORD = re.compile(
     r"|thus|each|per|but|it|has|have|was)(?![a-zA-Z])",
     re.IGNORECASE,
 )
-_TEXT_GROUP = re.compile(r"\\(?:text|textrm|textbf|textit|textnormal|mbox|mathrm|operatorname)\s*+\{[^{}]*+\}")
+_TEXT_GROUP = re.compile(TEXT_MACROS + r"\s*+\{[^{}]*+\}")
 _INLINE_MAX_CHARS = 2000
 
 

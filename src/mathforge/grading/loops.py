@@ -23,8 +23,6 @@ _COUNTING_REPEATS = 10
 _LETTERS = re.compile(r"[a-zA-Z]")
 # A segment that ends a sentence: the conclusion after an enumeration does, a line cut off by the budget not.
 _ENDS_SENTENCE = re.compile(r"[.!?。][\"')\]$*]*+$")
-# How much of a cut-off last segment must match the start of a repeated one to continue the loop.
-_FRAGMENT_PREFIX = 20
 
 
 def ends_mid_expression(text: str) -> bool:
@@ -35,8 +33,8 @@ def ends_mid_expression(text: str) -> bool:
 
 def ends_in_a_loop(text: str) -> bool:
     """Whether the text ends repeating a line or sentence: the same one five times, or one that counts on ("On
-    day 48, it is ... feet tall. On day 49, ...") ten times, up to its end (or to a cut-off copy of a repeated
-    line). Only repeated content counts: a sound solution may check 41 pairs in 41 lines of the same shape, or
+    day 48, it is ... feet tall. On day 49, ...") ten times, up to its end or to a last line that ends no
+    sentence (the budget cut it short). Only repeated content counts: a sound solution may check 41 pairs in 41 lines of the same shape, or
     repeat a short remark between them, and then ends with a sentence of its own, its conclusion."""
     segments = [
         segment
@@ -54,15 +52,8 @@ def ends_in_a_loop(text: str) -> bool:
 
     if repeated(len(segments) - 1):
         return True
-    if len(segments) < 2 or not repeated(len(segments) - 2):
-        return False
     # The budget may have cut the last line short: "She paid $2 for a pack of grape", "The total is $27+9".
-    if not _ENDS_SENTENCE.search(segments[-1]):
-        return True
-    start = shapes[-1][:_FRAGMENT_PREFIX]
-    return any(
-        shape.startswith(start) for shape in {shapes[i] for i in range(len(shapes) - 1) if repeated(i)}
-    )
+    return len(segments) >= 2 and repeated(len(segments) - 2) and not _ENDS_SENTENCE.search(segments[-1])
 
 
 def loops_at_the_end(text: str) -> bool:

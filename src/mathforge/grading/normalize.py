@@ -40,6 +40,21 @@ def is_name(s: str) -> bool:
     """Whether `s` names a value: "x", "AB", "\\theta", "a_1", "f(0)" (not "5x" or "x + y")."""
     return bool(_NAME.fullmatch(s))
 
+
+def assignments(items: list[str]) -> list[tuple[str, str]] | None:
+    """(name, value) for each item when every one gives a value to a name ("p = 5"), else None."""
+    pairs = [EQUALS.split(item) for item in items]
+    if not all(len(pair) == 2 and is_name(pair[0]) and pair[1].strip() for pair in pairs):
+        return None
+    return [(name.strip(), value.strip()) for name, value in pairs]
+
+
+def named_values(items: list[str]) -> list[tuple[str, str]] | None:
+    """ "p = 5, q = 2", "AB = 4, CD = 5": values given to different names, in their order. None otherwise, and
+    for "x = 2, x = -3", alternatives for one name."""
+    pairs = assignments(items) if len(items) > 1 else None
+    return pairs if pairs and len({name for name, _ in pairs}) == len(pairs) else None
+
 # Spelling variants of one LaTeX meaning, applied in order.
 _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), repl)

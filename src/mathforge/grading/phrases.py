@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from mathforge.grading.latex import BOX, last_boxed
-from mathforge.grading.normalize import EQUALS, is_name, strip_delimiters
+from mathforge.grading.normalize import EQUALS, is_name, named_values, strip_delimiters
 
 # --- tidying
 
@@ -122,7 +122,7 @@ def _first_sentence(phrase: str) -> str:
     return _SENTENCE_END.split(phrase, maxsplit=1)[0]
 
 
-def is_arithmetic(s: str) -> bool:
+def _is_arithmetic(s: str) -> bool:
     """Whether `s` is a computation on quantities: no single-letter unknowns, only numbers, units ("15
     gallons * 8 pints / gallon") and macros like \\frac and \\cdot."""
     return not re.search(r"[a-zA-Z]", _WORD.sub("", _ARITHMETIC_MACRO.sub("", s)))
@@ -134,18 +134,12 @@ def right_hand_side(s: str, *, named: bool = True) -> str:
     *left, right = EQUALS.split(s)
     if not left or not right.strip():
         return s
-    rest_arithmetic = all(is_arithmetic(part) for part in left[1:])
-    if is_arithmetic(left[0]) and rest_arithmetic:
+    rest_arithmetic = all(_is_arithmetic(part) for part in left[1:])
+    if _is_arithmetic(left[0]) and rest_arithmetic:
         return right.strip()
-    if named and is_name(left[0]) and rest_arithmetic and is_arithmetic(right):
+    if named and is_name(left[0]) and rest_arithmetic and _is_arithmetic(right):
         return right.strip()
     return s
-
-
-def _name(item: str) -> str | None:
-    """The name an item gives a value to: "p" for "p = 5"; None when it is no assignment."""
-    sides = EQUALS.split(item)
-    return sides[0].strip() if len(sides) == 2 and is_name(sides[0]) else None
 
 
 def _subject_value(s: str) -> str:
@@ -175,8 +169,7 @@ def value(phrase: str | None) -> str | None:
     s = _PARENTHESISED_WORDS.sub("", s).strip() or s
     items = _LIST_SEPARATOR.split(s)
     if len(items) > 1:
-        names = [_name(item) for item in items]
-        if all(names) and len(set(names)) == len(names):
+        if named_values(items):
             return s
         values = [right_hand_side(item) for item in items]
         if all(v != item for v, item in zip(values, items, strict=True)):

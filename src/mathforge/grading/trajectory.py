@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mathforge.grading.extract import Extraction, extract_answer
+from mathforge.grading.extract import GUESSES, Extraction, extract_answer
 
 TOOL_FORMATS = ("pal", "tora")
 # PAL's answer: what solution() returns when the program defines it (the harness's answer expression);
@@ -139,13 +139,12 @@ def extract_tora_answer(
     program's output comes before the prose's last number, as in ToRA's own extraction: "```output\\n5\\n```\\n5
     cars drove through in the first 15 minutes." answers 5, not 15.
     """
-    text = prose(completion)
-    stated = extract_answer(text, extractor, choices, truncated, several=several, boxed=boxed, guess=False)
-    if stated.answer is not None:
-        return stated
+    extraction = extract_answer(prose(completion), extractor, choices, truncated, several=several, boxed=boxed)
+    if extraction.answer is not None and extraction.rule not in GUESSES:
+        return extraction
     results = outputs(completion)
     if results:
         last = results[-1].strip()
         if last and "\n" not in last and len(last) <= 100 and not _REPORT_LINE.match(last):
             return Extraction(last, "program_output")
-    return extract_answer(text, extractor, choices, truncated, several=several, boxed=boxed)
+    return extraction
