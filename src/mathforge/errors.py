@@ -19,6 +19,16 @@ class ContextOverflow(MathforgeError):
     trajectory that has outgrown the window; anywhere else it is a one-line error like any other."""
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message (its type's name if it has none), cut to `limit`.
+
+    Library errors (transformers, datasets, vLLM, CUDA) span many lines; a one-line error keeps the first.
+    """
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    line = lines[0].strip() if lines else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def read_text(path: str | Path, what: str) -> str:
     """A UTF-8 text file's content, or a one-line error naming `what` (an option or a role) and the file."""
     try:

@@ -119,7 +119,7 @@ def test_resume_reuses_finished_items_and_checks_config(tiny_llama: Path, tmp_pa
 
 
 def test_run_directory_refuses_a_different_fingerprint(tmp_path: Path) -> None:
-    from mathforge.eval.rundir import RunDir
+    from mathforge.rundir import RunDir
 
     RunDir(tmp_path).start({"sampling": {"n": 1}})
     with pytest.raises(MathforgeError, match=r"holds a different run \(sampling:"):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mathforge.eval.rundir import RunDir
+from mathforge.rundir import RunDir
 
 
 def _eval_command(out: Path, limit: int) -> list[str]:
@@ -80,7 +80,7 @@ def test_torn_last_line_is_cut(tmp_path: Path) -> None:
 
 
 def test_atomic_json_write_leaves_no_temp_files(tmp_path: Path) -> None:
-    from mathforge.eval.rundir import write_json_atomic
+    from mathforge.rundir import write_json_atomic
 
     target = tmp_path / "metrics.json"
     write_json_atomic(target, {"acc": 1.0})

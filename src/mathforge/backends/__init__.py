@@ -12,6 +12,7 @@ from typing import Any
 
 from mathforge.backends.base import Backend, Completion, Generation, SamplingParams, cut_at_stop
 from mathforge.errors import MathforgeError
+from mathforge.naming import DEFAULT_MODEL, PACKAGED_ALIASES
 
 __all__ = [
     "BACKENDS",
@@ -36,9 +37,6 @@ BACKENDS: dict[str, str] = {
 # Engines whose --model is a name the server knows, not a file or hub id that mathforge loads.
 SERVED_BACKENDS = ("openai",)
 
-# The embedded default model, shipped on PyPI: Gemma 3 270M (pretrained base), Q4_K_M GGUF.
-DEFAULT_MODEL = "gemma3-270m"
-PACKAGED_ALIASES = ("gemma3-270m", "gemma-3-270m")
 
 
 def packaged_model_path() -> Path:

@@ -14,7 +14,7 @@ from mathforge.backends.base import (
     sample_seed,
 )
 from mathforge.backends.identity import directory_sha256, file_sha256
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, first_line
 from mathforge.hub import offline_unless_hub_reachable
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -57,9 +57,8 @@ class HFBackend:
                 source, dtype=_torch_dtype(torch, dtype, self.device), **load_args
             ).to(self.device)
         except (OSError, ValueError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise MathforgeError(
-                f"cannot load model '{model}' with transformers: {first_line[:300]} "
+                f"cannot load model '{model}' with transformers: {first_line(error, 300)} "
                 "(offline? pass a local directory or a .gguf file)"
             ) from None
         self.model.eval()

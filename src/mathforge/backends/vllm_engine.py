@@ -28,7 +28,7 @@ from mathforge.backends.base import (
 )
 from mathforge.backends.hf import DTYPES
 from mathforge.backends.identity import directory_sha256
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, first_line
 from mathforge.hub import offline_unless_hub_reachable
 
 INSTALL_HINT = "the vllm backend needs vLLM and a GPU: pip install 'mathforge[vllm]'"
@@ -88,7 +88,7 @@ class VLLMBackend:
             )
         # RuntimeError (no GPU, CUDA out of memory), ValueError (config), OSError (files), vLLM's own errors.
         except Exception as error:
-            reason = _first_line(error)
+            reason = first_line(error, 10_000)
             hint = (
                 f"lower --n-ctx (now {self.n_ctx})"
                 if "max_model_len" in reason
@@ -103,7 +103,7 @@ class VLLMBackend:
         try:
             requests = [self._sampling_params(params, offset) for offset in offsets]
         except Exception as error:  # vLLM checks them (recent versions refuse a temperature above 2)
-            raise MathforgeError(f"vLLM rejected the sampling settings: {_first_line(error)[:300]}") from None
+            raise MathforgeError(f"vLLM rejected the sampling settings: {first_line(error, 300)}") from None
         if len(requests) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(requests)} seed offsets")
         try:
@@ -114,7 +114,7 @@ class VLLMBackend:
             # vLLM's own errors (VLLMError in recent versions) are not RuntimeErrors; the runner turns these into
             # one line that says how to resume.
             if _raised_by_vllm(error):
-                raise RuntimeError(_first_line(error)) from error
+                raise RuntimeError(first_line(error, 10_000)) from error
             raise
         return [
             Generation([self._completion(choice, params) for choice in output.outputs]) for output in outputs
@@ -207,7 +207,7 @@ def _import_vllm() -> Any:
     except ImportError:
         raise MathforgeError(INSTALL_HINT) from None
     except Exception as error:  # an install that cannot load (a CUDA build without its libraries)
-        raise MathforgeError(f"{INSTALL_HINT} (importing vllm failed: {_first_line(error)[:200]})") from None
+        raise MathforgeError(f"{INSTALL_HINT} (importing vllm failed: {first_line(error, 200)})") from None
     return vllm
 
 
@@ -242,7 +242,3 @@ def _hub_commit(repo_id: str, revision: str | None) -> str | None:
 
 def _raised_by_vllm(error: BaseException) -> bool:
     return any(cls.__module__.split(".")[0] == "vllm" for cls in type(error).__mro__)
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

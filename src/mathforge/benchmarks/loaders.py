@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from mathforge import io
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
 from mathforge.benchmarks.spec import BenchmarkSpec, HubSource, Item, Split
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, first_line
 from mathforge.hub import offline_unless_hub_reachable
 
 # A row with where it came from, for error messages ("gsm8k/test.jsonl:17").
@@ -75,31 +75,8 @@ def read_jsonl(path: Path) -> Iterator[Located]:
     """Rows of a JSONL file, each located as `path:line`; blank lines are skipped, bad ones are errors."""
     if not path.is_file():
         raise MathforgeError(f"data file not found: {path}")
-    for number, row in read_jsonl_numbered(path):
+    for number, row in io.read_jsonl(path):
         yield f"{path}:{number}", row
-
-
-def read_jsonl_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) for each non-blank line of a JSONL file; one-line `path:line` errors otherwise."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise MathforgeError(f"cannot read {path}: {error.strerror or error}") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise MathforgeError(f"{path}:{number}: not UTF-8 text") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise MathforgeError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise MathforgeError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield number, row
 
 
 def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:
@@ -113,10 +90,9 @@ def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:
         try:
             dataset = datasets.load_dataset(hub.path, config, split=hub.split, revision=hub.revision)
         except Exception as error:  # datasets raises many types (ConnectionError, FileNotFoundError, ...)
-            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
             raise MathforgeError(
                 f"cannot load {hub.path}{f' ({config})' if config else ''} split '{hub.split}' from the HF hub for "
-                f"'{benchmark}': {reason}. Offline? Pass --data-dir DIR with local files "
+                f"'{benchmark}': {first_line(error)}. Offline? Pass --data-dir DIR with local files "
                 "(e.g. ../shared/data/benchmarks)"
             ) from None
         renames = {hub_name: local for local, hub_name in hub.fields.items()}

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
-from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices, read_jsonl_numbered
+from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices
 from mathforge.benchmarks.spec import BenchmarkSpec
 from mathforge.errors import MathforgeError
 from mathforge.grading.trajectory import TOOL_FORMATS, pal_answer
+from mathforge.io import read_jsonl
 
 FORMATS: tuple[str, ...] = ("mathforge", "math-eval-harness", "qwen25-math", "lm-eval")
 
@@ -64,7 +65,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise MathforgeError(f"{path}: no such file")
     if not path.is_file():
         raise MathforgeError(f"{path}: not a file")
-    yield from read_jsonl_numbered(path)
+    yield from read_jsonl(path)
 
 
 def detect_format(path: Path, line: int, row: Mapping[str, Any]) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,8 +36,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mathforge.backends import Backend, Generation, SamplingParams, load_backend, resolve_model
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, first_line
 from mathforge.grading import Verdict
+from mathforge.io import append_jsonl, read_resumable
+from mathforge.naming import slug
 
 # Bump when the prompt or decoding changes: cached judgements made with another prompt are then not reused.
 PROMPT_VERSION = 1
@@ -140,9 +141,7 @@ def resolve_judge(model: str | None, backend: str | None = None) -> tuple[str, s
 
 def default_cache_path(root: Path, model: str | None) -> Path:
     """Where `mathforge eval --out ROOT --judge MODEL` keeps its cache: ROOT/judge-cache/<model>.jsonl."""
-    from mathforge.eval.runner import _slug
-
-    return Path(root) / CACHE_DIR / f"{_slug(model)}.jsonl"
+    return Path(root) / CACHE_DIR / f"{slug(model)}.jsonl"
 
 
 class Judge:
@@ -288,25 +287,16 @@ class Judge:
         try:
             return self.backend.generate(prompts, self.params)
         except (MathforgeError, RuntimeError, ValueError, IndexError, MemoryError) as error:
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             raise MathforgeError(
-                f"the judge ({self.backend.name}) failed: {reason}; "
+                f"the judge ({self.backend.name}) failed: {first_line(error)}; "
                 "finished items are saved, re-run the same command to resume"
             ) from None
 
     def _append(self, entries: list[dict[str, Any]]) -> None:
         if self.cache_path is None or not entries:
             return
-        data = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries).encode()
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.cache_path.open("a+b") as handle:
-            if handle.tell() > 0:  # after a torn last line, start on a line of our own
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    data = b"\n" + data
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.cache_path, entries)
 
     def close(self) -> None:
         if self.owns_backend:
@@ -394,22 +384,12 @@ def _has_chat_template(backend: Backend) -> bool:
 
 
 def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
-    """Cached judgements by key; lines that do not parse (a torn last line) are skipped."""
-    if not path.exists():
-        return {}
-    entries: dict[str, dict[str, Any]] = {}
+    """Cached judgements by key; lines that do not parse (a torn line) are skipped."""
     try:
-        with path.open("rb") as handle:
-            for line in handle:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if _is_entry(entry):
-                    entries[entry["key"]] = entry
+        rows = read_resumable(path, skip_bad=True)
     except OSError as error:
         raise MathforgeError(f"judge cache {path}: {error.strerror or error}") from None
-    return entries
+    return {entry["key"]: entry for entry in rows if _is_entry(entry)}
 
 
 def _is_entry(entry: object) -> bool:

@@ -26,9 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
-import json
 import multiprocessing
-import os
 import time
 import unicodedata
 from collections import defaultdict
@@ -50,6 +48,7 @@ from mathforge.grading.trajectory import (
     pal_answer,
     pal_program,
 )
+from mathforge.io import write_jsonl_atomic
 
 __all__ = ["FORMATS", "RegradeResult", "regrade_file", "write_rows"]
 
@@ -161,17 +160,7 @@ def prepare_out(path: str | Path) -> Path:
 
 def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
     """Write a samples file atomically: a temporary file beside `path`, fsynced, then renamed over it."""
-    path = prepare_out(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_jsonl_atomic(prepare_out(path), rows)
 
 
 # --- matching rows to benchmark items

@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import random
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from typing import Any
 
 from mathforge import grading
 from mathforge.backends import (
-    DEFAULT_MODEL,
-    PACKAGED_ALIASES,
     SERVED_BACKENDS,
     Backend,
     SamplingParams,
@@ -30,15 +27,17 @@ from mathforge.backends import (
     resolve_model,
 )
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, first_line
 from mathforge.eval.config import EvalConfig
 from mathforge.eval.judge import Judge, default_cache_path, judge_rows, resolve_judge, rule_rows, summarize
 from mathforge.eval.metrics import aggregate, default_ks
-from mathforge.eval.progress import EvalProgress
-from mathforge.eval.rundir import RunDir, write_json_atomic
 from mathforge.eval.tools import ToolSettings, ToolUse, Trajectory
 from mathforge.grading.trajectory import extract_tora_answer
+from mathforge.io import write_json_atomic
+from mathforge.naming import model_name, slug
+from mathforge.progress import ItemProgress
 from mathforge.prompts import TOOL_FORMATS, PromptConfig, Prompter, build_prompter
+from mathforge.rundir import RunDir
 from mathforge.sandbox import Limits
 
 # How many prompts an engine takes at once when --batch-size is not given.
@@ -181,7 +180,7 @@ def _plan(
     if tool is not None:
         fingerprint["tool"] = tool.fingerprint()
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
-    run_dir = RunDir(config.out / _slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
+    run_dir = RunDir(config.out / slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
     return _Plan(
         spec,
         items,
@@ -213,7 +212,7 @@ def _execute(
     # Seed each item by its position in the benchmark, so a resumed run samples what a whole run would.
     position = {item.id: index for index, item in enumerate(plan.items)}
     total, finished = len(plan.items), len(plan.items) - len(todo)
-    with EvalProgress(plan.spec.name, total=total, done=finished, enabled=show_progress) as progress:
+    with ItemProgress(plan.spec.name, total=total, done=finished, enabled=show_progress) as progress:
         for batch in _batches(todo, plan.batch_size):
             rows = _generate_rows(batch, [position[item.id] for item in batch], plan, backend, judge)
             plan.run_dir.append(rows)
@@ -256,9 +255,8 @@ def _generate_rows(
     except MathforgeError:
         raise
     except (RuntimeError, ValueError, IndexError, MemoryError) as error:  # engine failures, CUDA OOM included
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise MathforgeError(
-            f"{backend.name} failed while generating items {batch[0].id}..{batch[-1].id}: {reason}; finished items "
+            f"{backend.name} failed while generating items {batch[0].id}..{batch[-1].id}: {first_line(error)}; finished items "
             "are saved, re-run the same command to resume (a smaller --batch-size or --max-new-tokens may help)"
         ) from None
     seconds_each = (time.perf_counter() - started) / len(batch)
@@ -424,21 +422,6 @@ def _run_name(spec: BenchmarkSpec, prompt: PromptConfig, params: SamplingParams)
     if not params.greedy:
         name += f"__n{params.n}-t{params.temperature:g}-s{params.seed}"
     return name
-
-
-def model_name(model: str | None) -> str:
-    """The model's name in tables: the alias, a GGUF file's stem, a directory's name, or the hub id."""
-    if model is None or model in PACKAGED_ALIASES:
-        return DEFAULT_MODEL
-    if model.endswith(".gguf"):
-        return Path(model).stem
-    if model.startswith((".", "/", "~")):
-        return Path(model).expanduser().name
-    return model
-
-
-def _slug(model: str | None) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", model_name(model))
 
 
 def _versions(*backends: str) -> dict[str, str]:

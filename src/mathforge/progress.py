@@ -1,4 +1,8 @@
-"""A progress bar for evaluation: items done, generated tokens per second, ETA (rich, on stderr)."""
+"""The progress bar of every long mathforge command: items done, tokens per second, ETA (rich, on stderr).
+
+Generation (eval, and synth next), token scoring and curation share it, so that every command shows the same
+bar, and only on a terminal: in a log file a bar is noise.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,15 @@ from rich.progress import (
 )
 
 
-class EvalProgress:
-    def __init__(self, benchmark: str, total: int, done: int, enabled: bool = True) -> None:
+class ItemProgress:
+    """A bar over `total` items of which `done` were finished by an earlier run (resumed work).
+
+    Items finished earlier count as done but not in the rate or the ETA.
+    """
+
+    def __init__(
+        self, label: str, total: int, done: int = 0, enabled: bool = True, unit: str = "tok"
+    ) -> None:
         console = Console(stderr=True)
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -28,21 +39,20 @@ class EvalProgress:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
-            # In a log file a bar is noise: show it on terminals only.
             disable=not (enabled and console.is_terminal),
         )
-        # Items finished by an earlier run count as done but not in the rate or the ETA.
-        self._task = self._progress.add_task(benchmark, total=total, completed=done, rate="")
+        self._task = self._progress.add_task(label, total=total, completed=done, rate="")
+        self._unit = unit
         self._tokens = 0
         self._started = time.perf_counter()
 
-    def advance(self, items: int, tokens: int) -> None:
+    def advance(self, items: int, tokens: int = 0) -> None:
         self._tokens += tokens
         elapsed = time.perf_counter() - self._started
-        rate = f"{self._tokens / elapsed:.1f} tok/s" if elapsed > 0 else ""
+        rate = f"{self._tokens / elapsed:.1f} {self._unit}/s" if elapsed > 0 and self._tokens else ""
         self._progress.update(self._task, advance=items, rate=rate)
 
-    def __enter__(self) -> EvalProgress:
+    def __enter__(self) -> ItemProgress:
         self._progress.start()
         return self
 
