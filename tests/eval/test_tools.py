@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from mathforge.backends import Completion, Generation, SamplingParams, cut_at_stop
-from mathforge.eval.tools import ToolSettings, ToolUse
+from mathforge.generation import ToolSettings, ToolUse
 from mathforge.grading import Extraction
 from mathforge.grading.trajectory import HARNESS_TIMEOUT, extract_tora_answer, split_trajectory
 from mathforge.prompts import TOOL_STOPS

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mathforge.grading.score import GradingSpec
+
 AnswerType = Literal["number", "expression", "choice", "text"]
 
 # How the option texts of a multiple-choice question are stored in a row.
@@ -97,6 +99,14 @@ class BenchmarkSpec(BaseModel):
     size: int | None = None
     # Items evaluated when --limit is not given (None: all). arith's default keeps the quick start to minutes.
     default_limit: int | None = None
+
+    def grading(
+        self, extractor: str | None = None, rel_tol: float = 0.0, timeout: float | None = None
+    ) -> GradingSpec:
+        """How this benchmark's answers are graded; `extractor` overrides the declared one (multiple-choice
+        benchmarks read a choice unless told otherwise)."""
+        default = "choice" if self.answer_type == "choice" else self.extractor
+        return GradingSpec(self.answer_type, extractor or default, self.boxed, rel_tol, timeout)
 
 
 @dataclass

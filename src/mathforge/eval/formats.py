@@ -1,6 +1,7 @@
 """Readers for other harnesses' output files: each row becomes a `SourceRow` with its raw completions.
 
-Formats (`FORMATS`):
+Readers are registered in `READERS` (one class each, below); `FORMATS` lists their names. A new harness is one
+class with `@register`: its name, the fields it needs, how to recognise its rows, and how to read one.
 
 - `mathforge`: our own samples.jsonl rows (`id`, `question`, `gold`, `completions`, `preds`, `correct`, ...).
 - `math-eval-harness` (ZubinGou/math-evaluation-harness) and `qwen25-math` (QwenLM/Qwen2.5-Math's
@@ -20,19 +21,20 @@ A reader never trusts the stored predictions or verdicts for grading: they are k
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
 from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices
 from mathforge.benchmarks.spec import BenchmarkSpec
 from mathforge.errors import MathforgeError
-from mathforge.grading.trajectory import TOOL_FORMATS, pal_answer
+from mathforge.grading.trajectory import pal_answer
 from mathforge.io import read_jsonl
-
-FORMATS: tuple[str, ...] = ("mathforge", "math-eval-harness", "qwen25-math", "lm-eval")
+from mathforge.records import SampleRow
+from mathforge.tool_kinds import TOOL_KINDS
 
 # Prompt types only Qwen2.5-Math's evaluation has; they appear in its output file names
 # ("test_qwen25-math-cot_-1_seed0_t0.0_s0_e-1.jsonl").
@@ -68,18 +70,42 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     yield from read_jsonl(path)
 
 
+class Reader(ABC):
+    """One output format: how to tell its rows, and how to read one into a `SourceRow`."""
+
+    name: ClassVar[str]
+    required: ClassVar[tuple[str, ...]]  # fields every row has
+    gold_field: ClassVar[str | None] = None  # required too, unless the golds come from --data-dir
+    # A file may repeat an item (lm-eval logs a document once per filter): keep the first, skip the rest.
+    skips_repeats: ClassVar[bool] = False
+
+    @abstractmethod
+    def detect(self, path: Path, row: Mapping[str, Any]) -> bool:
+        """Whether the first row of `path` is in this format."""
+
+    @abstractmethod
+    def read(
+        self, raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
+    ) -> SourceRow: ...
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register(cls: type[Reader]) -> type[Reader]:
+    READERS[cls.name] = cls()
+    return cls
+
+
 def detect_format(path: Path, line: int, row: Mapping[str, Any]) -> str:
     """The format of a file, from its first row's keys (and, for the harness twins, the file name)."""
-    if "doc_id" in row and "resps" in row:
-        return "lm-eval"
-    if "completions" in row and "id" in row:
-        return "mathforge"
-    if "code" in row and "idx" in row:
-        return "qwen25-math" if _QWEN_FILE.search(path.name) else "math-eval-harness"
+    for name, reader in READERS.items():
+        if reader.detect(path, row):
+            return name
     keys = ", ".join(sorted(row)[:12]) or "none"
     raise MathforgeError(
         f"{path}:{line}: cannot tell the file's format from its keys ({keys}); pass --format "
-        f"{' or '.join(FORMATS)}"
+        f"{' or '.join(READERS)}"
     )
 
 
@@ -109,25 +135,20 @@ def load_source(
 
     `need_gold`: a row without a gold answer is an error (False when golds come from the benchmark's data).
     """
-    if fmt != "auto" and fmt not in FORMATS:
-        raise MathforgeError(f"--format: must be one of auto, {', '.join(FORMATS)}; got '{fmt}'")
+    if fmt != "auto" and fmt not in READERS:
+        raise MathforgeError(f"--format: must be one of auto, {', '.join(READERS)}; got '{fmt}'")
     rows: list[SourceRow] = []
     seen: dict[str, int] = {}
     for number, raw in read_rows(path):
         if fmt == "auto":
             fmt = detect_format(path, number, raw)
+        reader = READERS[fmt]
         where = f"{path}:{number}"
-        if fmt == "lm-eval":
-            _require(raw, ("doc_id", "doc", "resps"), where, fmt)
-            if to_text(raw["doc_id"]) in seen:  # the same document under the next filter
-                continue
-            row = _lm_eval_row(raw, number, where, spec, need_gold)
-        elif fmt == "mathforge":
-            _require(raw, ("id", "question", "completions", *(("gold",) if need_gold else ())), where, fmt)
-            row = _mathforge_row(raw, number, where)
-        else:
-            _require(raw, ("idx", "question", "code", *(("gt",) if need_gold else ())), where, fmt)
-            row = _harness_row(raw, number, where, spec)
+        gold = (reader.gold_field,) if need_gold and reader.gold_field else ()
+        _require(raw, (*reader.required, *gold), where, fmt)
+        row = reader.read(raw, number, where, spec, need_gold)
+        if reader.skips_repeats and row.id in seen:
+            continue
         if row.id in seen:
             raise MathforgeError(f"{where}: duplicate id '{row.id}' (first at line {seen[row.id]})")
         seen[row.id] = number
@@ -171,29 +192,37 @@ def _row_choices(spec: BenchmarkSpec, row: Mapping[str, Any], where: str) -> lis
     return _choices(spec, where, row)
 
 
-def _mathforge_row(raw: Mapping[str, Any], number: int, where: str) -> SourceRow:
-    completions = _texts(raw["completions"], where, "completions")
-    reasons = raw.get("finish_reasons")
-    truncated = (
-        [reason == "length" for reason in reasons]
-        if isinstance(reasons, list) and len(reasons) == len(completions)
-        else None
-    )
-    choices = raw.get("choices")
-    return SourceRow(
-        line=number,
-        id=to_text(raw["id"]),
-        question=str(raw["question"]),
-        gold=to_text(raw["gold"]) if raw.get("gold") is not None else None,
-        completions=completions,
-        choices=[str(choice) for choice in choices] if isinstance(choices, list) else None,
-        truncated=truncated,
-        source_pred=_as_list(raw.get("preds")),
-        source_score=_as_list(raw.get("correct")),
-        subsets={str(k): to_text(v) for k, v in (raw.get("subsets") or {}).items()},
-        tool=raw.get("tool") if raw.get("tool") in TOOL_FORMATS else None,
-        program_answers=_program_answers(raw, len(completions)) if raw.get("tool") == "pal" else None,
-    )
+@register
+class MathforgeReader(Reader):
+    """Our own samples.jsonl rows (`mathforge.records.SampleRow`)."""
+
+    name = "mathforge"
+    required = ("id", "question", "completions")
+    gold_field = "gold"
+
+    def detect(self, path: Path, row: Mapping[str, Any]) -> bool:
+        return "completions" in row and "id" in row
+
+    def read(
+        self, raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
+    ) -> SourceRow:
+        sample = SampleRow.from_json(raw, where)
+        tool = sample.tool if sample.tool in TOOL_KINDS else None
+        runs_program = tool is not None and TOOL_KINDS[tool].answer_runs_program
+        return SourceRow(
+            line=number,
+            id=sample.id,
+            question=sample.question,
+            gold=sample.gold,
+            completions=sample.completions,
+            choices=[str(choice) for choice in sample.choices] if isinstance(sample.choices, list) else None,
+            truncated=sample.truncated if sample.finish_reasons is not None else None,
+            source_pred=_as_list(raw.get("preds")),
+            source_score=_as_list(raw.get("correct")),
+            subsets={str(k): to_text(v) for k, v in (sample.subsets or {}).items()},
+            tool=tool,
+            program_answers=_program_answers(raw, len(sample.completions)) if runs_program else None,
+        )
 
 
 def _program_answers(raw: Mapping[str, Any], count: int) -> list[str | None] | None:
@@ -205,18 +234,60 @@ def _program_answers(raw: Mapping[str, Any], count: int) -> list[str | None] | N
     return [pal_answer(str(e.get("status")), e.get("answer"), str(e.get("stdout") or "")) for e in last]
 
 
-def _harness_row(raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec) -> SourceRow:
-    return SourceRow(
-        line=number,
-        id=to_text(raw["idx"]),
-        question=str(raw["question"]),
-        gold=to_text(raw["gt"]) if raw.get("gt") is not None else None,
-        completions=_texts(raw["code"], where, "code"),
-        choices=_row_choices(spec, raw, where),
-        source_pred=_as_list(raw.get("pred")),
-        source_score=_as_list(raw.get("score")),
-        subsets=_subsets(spec, raw),
-    )
+class _HarnessReader(Reader):
+    """math-evaluation-harness rows; Qwen2.5-Math's evaluation writes the same ones."""
+
+    required = ("idx", "question", "code")
+    gold_field = "gt"
+
+    def detect(self, path: Path, row: Mapping[str, Any]) -> bool:
+        return "code" in row and "idx" in row
+
+    def read(
+        self, raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
+    ) -> SourceRow:
+        return SourceRow(
+            line=number,
+            id=to_text(raw["idx"]),
+            question=str(raw["question"]),
+            gold=to_text(raw["gt"]) if raw.get("gt") is not None else None,
+            completions=_texts(raw["code"], where, "code"),
+            choices=_row_choices(spec, raw, where),
+            source_pred=_as_list(raw.get("pred")),
+            source_score=_as_list(raw.get("score")),
+            subsets=_subsets(spec, raw),
+        )
+
+
+@register
+class QwenMathReader(_HarnessReader):
+    name = "qwen25-math"
+
+    def detect(self, path: Path, row: Mapping[str, Any]) -> bool:
+        return super().detect(path, row) and bool(_QWEN_FILE.search(path.name))
+
+
+@register
+class MathEvalHarnessReader(_HarnessReader):
+    name = "math-eval-harness"
+
+
+@register
+class LmEvalReader(Reader):
+    name = "lm-eval"
+    required = ("doc_id", "doc", "resps")
+    skips_repeats = True  # the same document under the next filter
+
+    def detect(self, path: Path, row: Mapping[str, Any]) -> bool:
+        return "doc_id" in row and "resps" in row
+
+    def read(
+        self, raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
+    ) -> SourceRow:
+        return _lm_eval_row(raw, number, where, spec, need_gold)
+
+
+FORMATS: tuple[str, ...] = tuple(READERS)
 
 
 def _lm_eval_row(

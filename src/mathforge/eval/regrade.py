@@ -40,15 +40,10 @@ from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
 from mathforge.eval.formats import FORMATS, SourceRow, detect_tool, load_source
 from mathforge.eval.metrics import aggregate, default_ks
-from mathforge.eval.tools import execution_record
-from mathforge.grading.trajectory import (
-    PAL_ANSWER,
-    TOOL_FORMATS,
-    extract_tora_answer,
-    pal_answer,
-    pal_program,
-)
+from mathforge.grading.trajectory import PAL_ANSWER, pal_answer, pal_program
 from mathforge.io import write_jsonl_atomic
+from mathforge.records import ExecutionRecord, SampleRow
+from mathforge.tool_kinds import TOOL_KINDS
 
 __all__ = ["FORMATS", "RegradeResult", "regrade_file", "write_rows"]
 
@@ -75,7 +70,7 @@ class _Task:
     program_answers: tuple[str | None, ...] | None = None
 
 
-TOOL_CHOICES = ("auto", "none", *TOOL_FORMATS)
+TOOL_CHOICES = ("auto", "none", *TOOL_KINDS)
 
 
 def regrade_file(
@@ -119,7 +114,7 @@ def regrade_file(
     fmt, sources = load_source(path, fmt, spec, need_gold=data_dir is None)
     kind = detect_tool(path, sources) if tool == "auto" else (None if tool == "none" else tool)
     items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
-    extractor = extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
+    grading_spec = spec.grading(extractor, rel_tol, timeout)
 
     # mathforge rows say which are tool-integrated; a harness file is one kind throughout.
     per_row = tool == "auto" and fmt == "mathforge"
@@ -128,14 +123,14 @@ def regrade_file(
         for source, item in zip(sources, items, strict=True)
     ]
     executions: dict[int, list[dict[str, Any]]] = {}
-    if kind == "pal":
+    if kind is not None and TOOL_KINDS[kind].answer_runs_program:
         tasks, executions = _run_programs(tasks, exec_timeout, workers)
-    graded = _grade_all(tasks, extractor, spec.boxed, spec.answer_type, rel_tol, timeout, workers)
+    graded = _grade_all(tasks, grading_spec, workers)
     rows = [
         _output_row(source, item, task, result, executions.get(index))
         for index, (source, item, task, result) in enumerate(zip(sources, items, tasks, graded, strict=True))
     ]
-    metrics = _metrics(rows, spec, fmt, path, data_dir, timeout, extractor)
+    metrics = _metrics(rows, spec, fmt, path, data_dir, timeout, grading_spec.extractor)
     if kind is not None:
         metrics["tool"] = kind
         if executions:
@@ -243,7 +238,7 @@ def _run_programs(
     tasks = list(tasks)
     for index, task in todo:
         runs = [(next(program_texts), next(results)) for _ in task.completions]
-        executions[index] = [execution_record(0, code, result) for code, result in runs]
+        executions[index] = [ExecutionRecord(0, code, result).to_json() for code, result in runs]
         answers = tuple(pal_answer(r.status, r.answer, r.stdout) for _, r in runs)
         tasks[index] = dataclasses.replace(task, program_answers=answers)
     return tasks, executions
@@ -268,22 +263,9 @@ def _task(path: Path, source: SourceRow, item: Item | None, tool: str | None = N
 
 
 def _grade_all(
-    tasks: list[_Task],
-    extractor: str,
-    boxed: str,
-    answer_type: str,
-    rel_tol: float,
-    timeout: float | None,
-    workers: int,
-) -> list[list[tuple[str | None, str, bool, str]]]:
-    grade = functools.partial(
-        _grade_chunk,
-        extractor=extractor,
-        boxed=boxed,
-        answer_type=answer_type,
-        rel_tol=rel_tol,
-        timeout=timeout,
-    )
+    tasks: list[_Task], spec: grading.GradingSpec, workers: int
+) -> list[list[grading.Score]]:
+    grade = functools.partial(_grade_chunk, spec=spec)
     workers = min(workers, len(tasks))
     if workers <= 1:
         return grade(tasks)
@@ -299,36 +281,24 @@ def _grade_all(
         raise MathforgeError("a grading worker process died (out of memory?); try fewer --workers") from None
 
 
-def _grade_chunk(
-    tasks: list[_Task], extractor: str, boxed: str, answer_type: str, rel_tol: float, timeout: float | None
-) -> list[list[tuple[str | None, str, bool, str]]]:
-    """(pred, extract rule, correct, grade rule) per completion, per task."""
-    results = []
-    for task in tasks:
-        several = grading.asks_for_several(task.question)
-        graded = []
-        for number, (text, truncated) in enumerate(zip(task.completions, task.truncated, strict=True)):
-            if task.tool == "pal":
-                answer = task.program_answers[number] if task.program_answers else None
-                extraction = grading.Extraction(answer, "program" if answer is not None else "none")
-                verdict = grading.grade(answer, task.gold, answer_type, rel_tol=rel_tol, timeout=timeout)
-                graded.append((extraction.answer, extraction.rule, verdict.correct, verdict.rule))
-                continue
-            extract = extract_tora_answer if task.tool == "tora" else grading.extract_answer
-            extraction = extract(
+def _grade_chunk(tasks: list[_Task], spec: grading.GradingSpec) -> list[list[grading.Score]]:
+    """One `Score` per completion, per task."""
+    return [
+        [
+            grading.score(
                 text,
-                extractor,
-                list(task.choices) if task.choices else None,
+                task.gold,
+                spec,
+                tool=task.tool,
+                question=task.question,
+                choices=list(task.choices) if task.choices else None,
                 truncated=truncated,
-                several=several,
-                boxed=boxed,
+                program_answer=task.program_answers[number] if task.program_answers else None,
             )
-            verdict = grading.grade(
-                extraction.answer, task.gold, answer_type, rel_tol=rel_tol, timeout=timeout
-            )
-            graded.append((extraction.answer, extraction.rule, verdict.correct, verdict.rule))
-        results.append(graded)
-    return results
+            for number, (text, truncated) in enumerate(zip(task.completions, task.truncated, strict=True))
+        ]
+        for task in tasks
+    ]
 
 
 # --- rows and metrics
@@ -338,36 +308,32 @@ def _output_row(
     source: SourceRow,
     item: Item | None,
     task: _Task,
-    graded: list[tuple[str | None, str, bool, str]],
+    scores: list[grading.Score],
     executions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     subsets = item.subsets if item is not None else source.subsets
-    row: dict[str, Any] = {
-        "id": source.id,
-        "question": task.question,
-        "gold": task.gold,
-        "completions": list(task.completions),
-        "preds": [pred for pred, _, _, _ in graded],
-        "correct": [correct for _, _, correct, _ in graded],
-        "extract_rules": [rule for _, rule, _, _ in graded],
-        "grade_rules": [rule for _, _, _, rule in graded],
+    extra: dict[str, Any] = {
         "source_pred": source.source_pred,
         "source_score": source.source_score,
         "source_line": source.line,
     }
     if item is not None:
-        row["bench_id"] = item.id
+        extra["bench_id"] = item.id
         if source.gold is not None:
-            row["source_gold"] = source.gold
-    if task.tool is not None:
-        row["tool"] = task.tool
-    if executions is not None:
-        row["executions"] = [[run] for run in executions]
-    if task.choices:
-        row["choices"] = list(task.choices)
-    if subsets:
-        row["subsets"] = subsets
-    return row
+            extra["source_gold"] = source.gold
+    row = SampleRow(
+        id=source.id,
+        question=task.question,
+        gold=task.gold,
+        completions=list(task.completions),
+        tool=task.tool,
+        executions=[[run] for run in executions] if executions is not None else None,
+        choices=list(task.choices) if task.choices else None,
+        subsets=subsets or None,
+        extra=extra,
+    )
+    row.grade(scores)
+    return row.to_json()
 
 
 def _metrics(

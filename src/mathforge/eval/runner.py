@@ -11,8 +11,6 @@ import contextlib
 import hashlib
 import json
 import random
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,18 +25,18 @@ from mathforge.backends import (
     resolve_model,
 )
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
-from mathforge.errors import MathforgeError, first_line
+from mathforge.errors import MathforgeError
 from mathforge.eval.config import EvalConfig
 from mathforge.eval.judge import Judge, default_cache_path, judge_rows, resolve_judge, rule_rows, summarize
 from mathforge.eval.metrics import aggregate, default_ks
-from mathforge.eval.tools import ToolSettings, ToolUse, Trajectory
-from mathforge.grading.trajectory import extract_tora_answer
+from mathforge.generation import Job, ToolSettings, ToolUse, Trajectory, generate
 from mathforge.io import write_json_atomic
 from mathforge.naming import model_name, slug
-from mathforge.progress import ItemProgress
-from mathforge.prompts import TOOL_FORMATS, PromptConfig, Prompter, build_prompter
+from mathforge.prompts import PromptConfig, Prompter, build_prompter
+from mathforge.records import SampleRow
 from mathforge.rundir import RunDir
 from mathforge.sandbox import Limits
+from mathforge.tool_kinds import TOOL_KINDS
 
 # How many prompts an engine takes at once when --batch-size is not given.
 # vLLM schedules its own continuous batches, so it gets many prompts at once.
@@ -71,7 +69,7 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
         "gpu_memory_utilization": config.gpu_memory_utilization,
     }
     # The sandbox is checked (and --require-isolation enforced) before a model is loaded.
-    tool = _tool_use(config) if config.prompt in TOOL_FORMATS else None
+    tool = _tool_use(config) if config.prompt in TOOL_KINDS else None
     backend = load_backend(engine_name, model_ref, revision=config.revision, **engine_options)
     judge: Judge | None = None
     try:
@@ -127,12 +125,10 @@ class _Plan:
     items: list[Item]
     prompter: Prompter
     params: SamplingParams
-    extractor: str
+    grading_spec: grading.GradingSpec
     run_dir: RunDir
     fingerprint: dict[str, Any]
     batch_size: int
-    rel_tol: float = 0.0
-    grade_timeout: float | None = None
     tool: ToolUse | None = None
 
 
@@ -168,32 +164,20 @@ def _plan(
         seed=config.seed,
         stop=prompter.stop,
     )
-    extractor = config.extractor or ("choice" if spec.answer_type == "choice" else spec.extractor)
+    grading_spec = spec.grading(config.extractor, config.rel_tol, config.grade_timeout)
     # A server keeps --concurrency requests in flight; a few rounds of them per batch keep it busy.
     default_batch = (
         4 * config.concurrency if backend.name == "openai" else _DEFAULT_BATCH.get(backend.name, 1)
     )
     batch_size = config.batch_size or default_batch
-    fingerprint = _fingerprint(spec, config, identity, prompter, params, extractor, batch_size)
+    fingerprint = _fingerprint(spec, config, identity, prompter, params, grading_spec.extractor, batch_size)
     if judge is not None:  # only then: runs without a judge keep their fingerprint and directory
         fingerprint["judge"] = judge.fingerprint()
     if tool is not None:
         fingerprint["tool"] = tool.fingerprint()
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
     run_dir = RunDir(config.out / slug(config.model) / f"{_run_name(spec, prompt_config, params)}__{digest}")
-    return _Plan(
-        spec,
-        items,
-        prompter,
-        params,
-        extractor,
-        run_dir,
-        fingerprint,
-        batch_size,
-        config.rel_tol,
-        config.grade_timeout,
-        tool,
-    )
+    return _Plan(spec, items, prompter, params, grading_spec, run_dir, fingerprint, batch_size, tool)
 
 
 def _execute(
@@ -208,16 +192,27 @@ def _execute(
         plan.run_dir.clear()
     plan.run_dir.start(plan.fingerprint)
     done = plan.run_dir.finished_rows()
-    todo = [item for item in plan.items if item.id not in done]
     # Seed each item by its position in the benchmark, so a resumed run samples what a whole run would.
-    position = {item.id: index for index, item in enumerate(plan.items)}
-    total, finished = len(plan.items), len(plan.items) - len(todo)
-    with ItemProgress(plan.spec.name, total=total, done=finished, enabled=show_progress) as progress:
-        for batch in _batches(todo, plan.batch_size):
-            rows = _generate_rows(batch, [position[item.id] for item in batch], plan, backend, judge)
-            plan.run_dir.append(rows)
-            done.update({row["id"]: row for row in rows})
-            progress.advance(len(rows), sum(sum(row["tokens"]) for row in rows))
+    jobs = [
+        Job(item.id, plan.prompter.render(item), position)
+        for position, item in enumerate(plan.items)
+        if item.id not in done
+    ]
+    by_id = {item.id: item for item in plan.items}
+    batches = generate(
+        backend,
+        jobs,
+        plan.params,
+        batch_size=plan.batch_size,
+        tool=plan.tool,
+        label=plan.spec.name,
+        total=len(plan.items),
+        show_progress=show_progress,
+    )
+    for batch in batches:
+        rows = _graded_rows(batch.jobs, batch.trajectories, batch.seconds_each, by_id, plan, judge)
+        plan.run_dir.append(rows)
+        done.update({row["id"]: row for row in rows})
 
     selected = [done[item.id] for item in plan.items]
     metrics = _metrics(plan, config, identity, selected, judge)
@@ -234,84 +229,51 @@ def _select(items: list[Item], config: EvalConfig, default_limit: int | None) ->
     return items[:limit] if limit else items
 
 
-def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _generate_rows(
-    batch: list[Item], seed_offsets: list[int], plan: _Plan, backend: Backend, judge: Judge | None = None
+def _graded_rows(
+    jobs: list[Job],
+    generations: list[list[Trajectory]],
+    seconds_each: float,
+    items: dict[str, Item],
+    plan: _Plan,
+    judge: Judge | None = None,
 ) -> list[dict[str, Any]]:
-    prompts = [plan.prompter.render(item) for item in batch]
-    started = time.perf_counter()
-    try:
-        if plan.tool is not None:
-            generations = plan.tool.generate(backend, prompts, plan.params, seed_offsets)
-        else:
-            generations = [
-                [Trajectory(c.text, c.tokens, c.finish_reason) for c in generation.completions]
-                for generation in backend.generate(prompts, plan.params, seed_offsets=seed_offsets)
-            ]
-    except MathforgeError:
-        raise
-    except (RuntimeError, ValueError, IndexError, MemoryError) as error:  # engine failures, CUDA OOM included
-        raise MathforgeError(
-            f"{backend.name} failed while generating items {batch[0].id}..{batch[-1].id}: {first_line(error)}; finished items "
-            "are saved, re-run the same command to resume (a smaller --batch-size or --max-new-tokens may help)"
-        ) from None
-    seconds_each = (time.perf_counter() - started) / len(batch)
     rows, batch_verdicts = [], []
-    for item, prompt, generation in zip(batch, prompts, generations, strict=True):
-        texts = [completion.text for completion in generation]
-        extractions = [_extract(plan, item, c) for c in generation]
-        verdicts = [
-            grading.grade(
-                e.answer, item.gold, plan.spec.answer_type, rel_tol=plan.rel_tol, timeout=plan.grade_timeout
+    tool = plan.tool.kind.name if plan.tool is not None else None
+    for job, generation in zip(jobs, generations, strict=True):
+        item = items[job.id]
+        scores = [
+            grading.score(
+                t.text,
+                item.gold,
+                plan.grading_spec,
+                tool=tool,
+                question=item.question,
+                choices=item.choices,
+                truncated=t.finish_reason == "length",
+                program_answer=t.answer,
             )
-            for e in extractions
+            for t in generation
         ]
-        batch_verdicts.append(verdicts)
-        rows.append(
-            {
-                "id": item.id,
-                "question": item.question,
-                "gold": item.gold,
-                "prompt": prompt,
-                "completions": texts,
-                "preds": [e.answer for e in extractions],
-                "correct": [v.correct for v in verdicts],
-                "extract_rules": [e.rule for e in extractions],
-                "grade_rules": [v.rule for v in verdicts],
-                "tokens": [c.tokens for c in generation],
-                "finish_reasons": [c.finish_reason for c in generation],
-                "seconds": round(seconds_each, 4),
-                **(
-                    {"tool": plan.tool.settings.kind, "executions": [c.executions for c in generation]}
-                    if plan.tool is not None
-                    else {}
-                ),
-                **({"choices": item.choices} if item.choices else {}),
-                **({"subsets": item.subsets} if item.subsets else {}),
-            }
+        batch_verdicts.append([s.verdict for s in scores])
+        row = SampleRow(
+            id=item.id,
+            question=item.question,
+            gold=item.gold,
+            prompt=job.prompt,
+            completions=[t.text for t in generation],
+            tokens=[t.tokens for t in generation],
+            finish_reasons=[t.finish_reason for t in generation],
+            seconds=round(seconds_each, 4),
+            tool=tool,
+            executions=[t.executions for t in generation] if tool is not None else None,
+            choices=item.choices or None,
+            subsets=item.subsets or None,
         )
+        row.grade(scores)
+        rows.append(row.to_json())
     if judge is not None:  # the uncertain verdicts go to the judge; its time is not the model's tokens/s
         judge_rows(judge, rows, batch_verdicts)
     return rows
-
-
-def _extract(plan: _Plan, item: Item, completion: Trajectory) -> grading.Extraction:
-    """The completion's answer: a PAL program's result, a ToRA trajectory's stated answer, or the text's."""
-    if plan.tool is not None and plan.tool.settings.kind == "pal":
-        return grading.Extraction(completion.answer, "program" if completion.answer is not None else "none")
-    extract = extract_tora_answer if plan.tool is not None else grading.extract_answer
-    return extract(
-        completion.text,
-        plan.extractor,
-        item.choices,
-        truncated=completion.finish_reason == "length",
-        several=grading.asks_for_several(item.question),
-        boxed=plan.spec.boxed,
-    )
 
 
 def _tool_metrics(rows: list[dict[str, Any]], tool: ToolUse) -> dict[str, Any]:
@@ -339,7 +301,7 @@ def _metrics(
 ) -> dict[str, Any]:
     tokens = sum(sum(row["tokens"]) for row in rows)
     seconds = sum(row["seconds"] for row in rows)
-    answer_type = plan.spec.answer_type
+    answer_type = plan.grading_spec.answer_type
     ks = config.k or default_ks(config.n)
     scores = aggregate(
         rows, ks, lambda a, b: grading.answers_equivalent(a, b, answer_type, timeout=config.grade_timeout)

@@ -14,7 +14,6 @@ from typing import Literal
 
 from mathforge.grading.extract import GUESSES, Extraction, extract_answer
 
-TOOL_FORMATS = ("pal", "tora")
 # PAL's answer: what solution() returns when the program defines it (the harness's answer expression);
 # otherwise None, and the last printed line is taken instead.
 PAL_ANSWER = "solution() if callable(globals().get('solution')) else None"

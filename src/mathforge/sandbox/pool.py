@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from mathforge.sandbox.process import Sandbox
 from mathforge.sandbox.types import ExecResult
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SandboxPool:
@@ -22,6 +26,11 @@ class SandboxPool:
         return list(
             self._executor.map(lambda code: self.sandbox.run(code, answer_expr=answer_expr), programs)
         )
+
+    def each(self, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """`work` over `items` on the pool's threads, in order: for work that runs programs its own way (in a
+        trajectory's session, say) but should share the pool's limit on programs at once."""
+        return list(self._executor.map(work, items))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -1,4 +1,4 @@
-"""Tool-integrated generation: PAL (one program, run once) and ToRA (generate, run, show the output, go on).
+"""Tool-integrated generation: completions whose programs run in the sandbox (the kinds: `mathforge.tool_kinds`).
 
 The loop follows math-evaluation-harness: ToRA generation stops where the model would write "```output"; when
 a round ends with a closed code block and no \\boxed{}, the block runs in the sandbox and its output is
@@ -9,12 +9,10 @@ earlier variables); `state="fresh"` runs each block alone, as the harness does.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mathforge.backends import Backend, SamplingParams
+from mathforge.backends import Backend, Generation, SamplingParams
 from mathforge.backends.base import sample_seed
 from mathforge.errors import ContextOverflow
 from mathforge.grading.trajectory import (
@@ -27,7 +25,9 @@ from mathforge.grading.trajectory import (
     pal_program,
     shown_output,
 )
-from mathforge.sandbox import ExecResult, Limits, Sandbox, Session
+from mathforge.records import ExecutionRecord
+from mathforge.sandbox import ExecResult, Limits, Sandbox, SandboxPool, Session
+from mathforge.tool_kinds import TOOL_KINDS, ToolKind
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Trajectory:
 
 @dataclass(frozen=True)
 class ToolSettings:
-    kind: str  # "pal" or "tora"
+    kind: str  # a name in TOOL_KINDS
     rounds: int = 4
     state: str = "session"
     limits: Limits = field(default_factory=Limits)
@@ -59,23 +59,21 @@ class ToolUse:
 
     def __init__(self, settings: ToolSettings) -> None:
         self.settings = settings
+        self.kind: ToolKind = TOOL_KINDS[settings.kind]
         self.sandbox = Sandbox(settings.limits, isolate=True if settings.require_isolation else None)
         _raise_open_file_limit()  # a ToRA batch keeps a session (a process and its pipes) per live trajectory
-        workers = settings.workers or len(os.sched_getaffinity(0))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mathforge-tool")
+        self.pool = SandboxPool(self.sandbox, workers=settings.workers)
 
     def fingerprint(self) -> dict[str, Any]:
         """What changes the outputs a model is shown (so a run with other settings is another run)."""
         limits = self.settings.limits
-        found: dict[str, Any] = {
-            "kind": self.settings.kind,
+        return {
+            "kind": self.kind.name,
             "timeout": limits.timeout,
             "memory_mb": limits.memory_mb,
             "isolated": self.sandbox.isolated,  # an isolated run and an unisolated resume are not mixed
+            **self.kind.fingerprint(self.settings.rounds, self.settings.state),
         }
-        if self.settings.kind == "tora":
-            found.update(rounds=self.settings.rounds, state=self.settings.state)
-        return found
 
     def generate(
         self, backend: Backend, prompts: list[str], params: SamplingParams, seed_offsets: list[int]
@@ -86,42 +84,60 @@ class ToolUse:
             [Trajectory(c.text, c.tokens, c.finish_reason) for c in generation.completions]
             for generation in generations
         ]
-        if self.settings.kind == "pal":
-            self._run_programs([t for group in trajectories for t in group])
-            return trajectories
+        self.kind.run(ToolRun(self, backend, prompts, params, seed_offsets, trajectories))
+        return trajectories
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+@dataclass
+class ToolRun:
+    """One batch of trajectories and the primitives a tool kind's `run` combines."""
+
+    tools: ToolUse
+    backend: Backend
+    prompts: list[str]
+    params: SamplingParams
+    seed_offsets: list[int]
+    trajectories: list[list[Trajectory]]
+
+    def all(self) -> list[Trajectory]:
+        return [t for group in self.trajectories for t in group]
+
+    def run_programs(self) -> None:
+        """PAL: run each completion's program once; its answer is what it returns or prints last."""
+        sandbox = self.tools.sandbox
+
+        def run(t: Trajectory) -> None:
+            program = pal_program(t.text)
+            result = sandbox.run(program, answer_expr=PAL_ANSWER)
+            t.answer = pal_answer(result.status, result.answer, result.stdout)
+            t.executions.append(ExecutionRecord(0, program, result).to_json())
+
+        self.tools.pool.each(run, self.all())
+
+    def run_rounds(self) -> None:
+        """ToRA: run the closing code block of each live trajectory, show its output, generate on; repeat."""
         try:
-            for round_ in range(self.settings.rounds):
-                self._run_round(round_, [t for group in trajectories for t in group])
+            for round_ in range(self.tools.settings.rounds):
+                self._run_round(round_)
                 pending = [
                     (index, sample, t)
-                    for index, group in enumerate(trajectories)
+                    for index, group in enumerate(self.trajectories)
                     for sample, t in enumerate(group)
                     if not t.done
                 ]
                 if not pending:
                     break
-                self._continue(backend, prompts, params, seed_offsets, pending, round_ + 1)
+                self._continue(pending, round_ + 1)
         finally:  # the last round's code, if any, ran; nothing more is generated
-            for group in trajectories:
-                for t in group:
-                    _finish(t)
-        return trajectories
+            for t in self.all():
+                _finish(t)
 
-    # --- PAL
-
-    def _run_programs(self, trajectories: list[Trajectory]) -> None:
-        def run(t: Trajectory) -> None:
-            program = pal_program(t.text)
-            result = self.sandbox.run(program, answer_expr=PAL_ANSWER)
-            t.answer = pal_answer(result.status, result.answer, result.stdout)
-            t.executions.append(execution_record(0, program, result))
-
-        list(self._pool.map(run, trajectories))
-
-    # --- ToRA
-
-    def _run_round(self, round_: int, trajectories: list[Trajectory]) -> None:
+    def _run_round(self, round_: int) -> None:
         """Run the code block that ends each live trajectory's latest segment, and append its output."""
+        last_round = round_ == self.tools.settings.rounds - 1
 
         def step(t: Trajectory) -> None:
             segment = t.text[t.segment_start :]
@@ -131,42 +147,32 @@ class ToolUse:
             program = last_program(segment) or ""
             result = self._execute(t, program)
             shown = shown_output(result.stdout, result.error, result.status)
-            t.executions.append(execution_record(round_, program, result, shown))
+            t.executions.append(ExecutionRecord(round_, program, result, shown).to_json())
             t.text = t.text.rstrip() + OUTPUT_BLOCK.format(output=shown)
             t.segment_start = len(t.text)
-            if round_ == self.settings.rounds - 1:
+            if last_round:
                 t.text += ROUND_LIMIT_NOTE
                 _finish(t)
 
-        list(self._pool.map(step, trajectories))
+        self.tools.pool.each(step, self.all())
 
     def _execute(self, t: Trajectory, program: str) -> ExecResult:
-        if self.settings.state == "fresh":
-            return self.sandbox.run(program)
+        if self.tools.settings.state == "fresh":
+            return self.tools.sandbox.run(program)
         if t.session is None:
-            t.session = self.sandbox.session()
+            t.session = self.tools.sandbox.session()
         return t.session.run(program)
 
-    def _continue(
-        self,
-        backend: Backend,
-        prompts: list[str],
-        params: SamplingParams,
-        seed_offsets: list[int],
-        pending: list[tuple[int, int, Trajectory]],
-        round_: int,
-    ) -> None:
+    def _continue(self, pending: list[tuple[int, int, Trajectory]], round_: int) -> None:
         """Generate the next segment of every pending trajectory (one sample each, seeded per sample and round)."""
         by_sample: dict[int, list[tuple[int, Trajectory]]] = {}
         for index, sample, t in pending:
             by_sample.setdefault(sample, []).append((index, t))
         for sample, group in by_sample.items():
-            round_params = replace(params, n=1, seed=sample_seed(params.seed, round_, sample))
-            texts = [prompts[index] + t.text for index, t in group]
-            offsets = [seed_offsets[index] for index, _ in group]
-            for (_, t), generation in zip(
-                group, self._generate(backend, texts, round_params, offsets), strict=True
-            ):
+            round_params = replace(self.params, n=1, seed=sample_seed(self.params.seed, round_, sample))
+            texts = [self.prompts[index] + t.text for index, t in group]
+            offsets = [self.seed_offsets[index] for index, _ in group]
+            for (_, t), generation in zip(group, self._generate(texts, round_params, offsets), strict=True):
                 if generation is None:  # the trajectory outgrew the context window
                     t.finish_reason = "length"
                     _finish(t)
@@ -176,23 +182,21 @@ class ToolUse:
                 t.tokens += completion.tokens
                 t.finish_reason = completion.finish_reason
 
-    @staticmethod
-    def _generate(backend: Backend, texts: list[str], params: SamplingParams, offsets: list[int]) -> list:
+    def _generate(
+        self, texts: list[str], params: SamplingParams, offsets: list[int]
+    ) -> list[Generation | None]:
         """One generation per text; None for a trajectory that no longer fits the context window."""
         try:
-            return backend.generate(texts, params, seed_offsets=offsets)
+            return list(self.backend.generate(texts, params, seed_offsets=offsets))
         except ContextOverflow:
             pass
-        results = []  # one of them overflows: the others one by one
+        results: list[Generation | None] = []  # one of them overflows: the others one by one
         for text, offset in zip(texts, offsets, strict=True):
             try:
-                results.append(backend.generate([text], params, seed_offsets=[offset])[0])
+                results.append(self.backend.generate([text], params, seed_offsets=[offset])[0])
             except ContextOverflow:
                 results.append(None)
         return results
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
 
 def _finish(t: Trajectory) -> None:
@@ -210,13 +214,3 @@ def _raise_open_file_limit() -> None:
     wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-def execution_record(
-    round_: int, program: str, result: ExecResult, shown: str | None = None
-) -> dict[str, Any]:
-    """One run as sample rows keep it (and regrade writes it): the round, the code, the result, what was shown."""
-    record = {"round": round_, "code": program, **result.to_json()}
-    if shown is not None:
-        record["shown"] = shown
-    return record
