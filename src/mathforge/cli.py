@@ -7,12 +7,16 @@ are printed as one line on stderr with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
+from pydantic import Field
 
+from mathforge.config import Options, cli_parameters, explicit_flags, read_config_file, resolve
 from mathforge.errors import MathforgeError
 
 app = typer.Typer(
@@ -24,206 +28,107 @@ app = typer.Typer(
 )
 
 
-def _csv(value: str | None) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()] if value else []
+def options_command(
+    name: str, options: Callable[[], type[Options]], engine_keys: bool = False
+) -> Callable[[Any], Any]:
+    """Register `function(opts, **arguments)` as command `name`, its flags generated from the options model.
+
+    The command's own parameters (positional arguments such as a file) stay as `function` declares them; the
+    flags come from the model's fields, and `--config FILE` reads the same options from YAML (flags win).
+    """
+
+    def register(function: Any) -> Any:
+        model = options()
+        own = [p for p in inspect.signature(function).parameters.values() if p.name != "opts"]
+
+        def command(context: typer.Context, **values: Any) -> None:
+            arguments = {p.name: values.pop(p.name) for p in own}
+            config_file = values.pop("config")
+            flags = explicit_flags(context, list(values))
+            extra = _engine_flags() if engine_keys else None
+            opts = resolve(model, read_config_file(config_file) if config_file else None, flags, extra)
+            function(opts, **arguments)
+
+        command.__doc__ = function.__doc__
+        context = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+        flags = [*cli_parameters(model), *(_engine_parameters() if engine_keys else [])]
+        app.command(name)(_command_with(command, [context, *own, *_unique(flags), _config_parameter()]))
+        return function
+
+    return register
 
 
-def _ints(value: str | None, option: str) -> list[int] | None:
-    if not value:
-        return None
-    try:
-        return [int(part) for part in _csv(value)]
-    except ValueError:
-        raise MathforgeError(
-            f"invalid option {option}: expected comma-separated integers, got '{value}'"
-        ) from None
+def _eval(context: typer.Context, **values: Any) -> None:
+    """Evaluate a model on math benchmarks; re-running the same command resumes.
 
-
-@app.command("eval")
-def eval_command(
-    model: Annotated[
-        str | None,
-        typer.Option(help="GGUF file, HF hub id or local directory [default: the packaged Gemma 3 270M]"),
-    ] = None,
-    bench: Annotated[
-        str, typer.Option(help="Comma-separated benchmark names (see `mathforge benchmarks`)")
-    ] = "arith",
-    backend: Annotated[
-        str | None,
-        typer.Option(help="llamacpp, hf, vllm or openai [default: llamacpp for .gguf files, else hf]"),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Benchmark files in the math-evaluation-harness data/ layout; without it data comes from the HF hub"
-        ),
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Where run directories go")] = Path("runs"),
-    prompt: Annotated[
-        str | None, typer.Option(help="zero-shot, few-shot, chat or custom [default: per benchmark]")
-    ] = None,
-    shots: Annotated[
-        int | None,
-        typer.Option(help="Few-shot exemplars to use [default: all of a prompt file, 4 from a train split]"),
-    ] = None,
-    prompt_file: Annotated[
-        Path | None, typer.Option(help="Few-shot exemplar file (blocks separated by two blank lines)")
-    ] = None,
-    prompt_dir: Annotated[
-        Path | None, typer.Option(help="Prompt directory in math-evaluation-harness layout (cot/<name>.md)")
-    ] = None,
-    prompt_template: Annotated[
-        Path | None,
-        typer.Option(
-            help="Your own jinja2 prompt template (variables: question, choices, question_with_choices, item)"
-        ),
-    ] = None,
-    system_prompt: Annotated[str | None, typer.Option(help="System message for --prompt chat")] = None,
-    stop: Annotated[list[str] | None, typer.Option(help="Extra stop string (repeatable)")] = None,
-    extractor: Annotated[str | None, typer.Option(help="Answer extractor [default: per benchmark]")] = None,
-    judge: Annotated[
-        str | None,
-        typer.Option(
-            help="Compare model that decides the answers the grading rules leave uncertain: GGUF file, "
-            "gemma3-270m, HF hub id or local directory (its verdicts are cached under --out/judge-cache)"
-        ),
-    ] = None,
-    judge_backend: Annotated[
-        str | None, typer.Option(help="llamacpp or hf for --judge [default: from the judge model]")
-    ] = None,
-    rel_tol: Annotated[
-        float,
-        typer.Option(help="Relative tolerance for numeric answers, where rounded answers count (0: exact)"),
-    ] = 0.0,
-    grade_timeout: Annotated[
-        float | None, typer.Option(help="Seconds allowed per symbolic comparison [default: 5]")
-    ] = None,
-    max_new_tokens: Annotated[
-        int | None,
-        typer.Option(help="Generation budget per completion [default: per benchmark, 1024; arith 256]"),
-    ] = None,
-    temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.0,
-    top_p: Annotated[float, typer.Option()] = 1.0,
-    top_k: Annotated[int, typer.Option(help="0 = no top-k cut")] = 0,
-    n: Annotated[int, typer.Option("--n", help="Samples per item (needs --temperature > 0)")] = 1,
-    k: Annotated[
-        str | None,
-        typer.Option(
-            "--k", help="k values for maj@k and pass@k, comma-separated [default: powers of 2 up to n]"
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for sampling, --shuffle, arith and train exemplars")] = 0,
-    limit: Annotated[int | None, typer.Option(help="Evaluate the first N items")] = None,
-    shuffle: Annotated[
-        bool, typer.Option(help="Pick --limit items at random (seeded) instead of the first ones")
-    ] = False,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Prompts per engine call [default: hf 8, llamacpp 1]")
-    ] = None,
-    dtype: Annotated[str, typer.Option(help="hf: auto, float32, float16 or bfloat16")] = "auto",
-    device: Annotated[
-        str | None, typer.Option(help="hf: cpu, cuda, cuda:1 ... [default: cuda if available]")
-    ] = None,
-    n_ctx: Annotated[int, typer.Option(help="llamacpp: context window")] = 4096,
-    threads: Annotated[int | None, typer.Option(help="llamacpp: CPU threads [default: all cores]")] = None,
-    revision: Annotated[str | None, typer.Option(help="hf: hub revision (branch, tag or commit)")] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            help="openai: the server's address, e.g. http://127.0.0.1:8000/v1 [default: $OPENAI_BASE_URL]"
-        ),
-    ] = None,
-    api_key_env: Annotated[
-        str, typer.Option(help="openai: environment variable that holds the API key")
-    ] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once")] = 8,
-    max_retries: Annotated[
-        int,
-        typer.Option(help="openai: retries (exponential backoff) on 429, 5xx, timeouts, dropped connections"),
-    ] = 5,
-    request_timeout: Annotated[float, typer.Option(help="openai: seconds per request")] = 600.0,
-    tensor_parallel_size: Annotated[int, typer.Option(help="vllm: GPUs per model")] = 1,
-    gpu_memory_utilization: Annotated[
-        float, typer.Option(help="vllm: share of GPU memory for weights and KV cache")
-    ] = 0.9,
-    exec_timeout: Annotated[
-        float, typer.Option(help="pal/tora: wall seconds per program run in the sandbox")
-    ] = 10.0,
-    exec_memory_mb: Annotated[int, typer.Option(help="pal/tora: memory limit per program (MiB)")] = 2048,
-    tool_rounds: Annotated[int, typer.Option(help="tora: code executions per answer at most")] = 4,
-    tool_state: Annotated[
-        str,
-        typer.Option(
-            help="tora: session (variables persist across a trajectory's code blocks) or fresh (each block "
-            "alone, as math-evaluation-harness runs them)"
-        ),
-    ] = "session",
-    exec_workers: Annotated[
-        int | None, typer.Option(help="pal/tora: programs run at once [default: CPU count]")
-    ] = None,
-    require_isolation: Annotated[
-        bool, typer.Option(help="pal/tora: fail rather than run model-written code without bubblewrap")
-    ] = False,
-    fresh: Annotated[
-        bool, typer.Option(help="Discard a previous run in the same directory instead of resuming it")
-    ] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
-) -> None:
-    """Evaluate a model on math benchmarks; re-running the same command resumes."""
+    Every option can also come from a YAML file (--config), keyed by the option's name; flags override it.
+    """
     from mathforge.eval import EvalConfig, evaluate
 
-    config = EvalConfig.build(
-        model=model,
-        backend=backend,
-        benchmarks=_csv(bench),
-        data_dir=data_dir,
-        out=out,
-        prompt=prompt,
-        shots=shots,
-        prompt_file=prompt_file,
-        prompt_dir=prompt_dir,
-        prompt_template=prompt_template,
-        system_prompt=system_prompt,
-        stop=stop or [],
-        extractor=extractor,
-        judge=judge,
-        judge_backend=judge_backend,
-        rel_tol=rel_tol,
-        grade_timeout=grade_timeout,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        n=n,
-        k=_ints(k, "--k"),
-        seed=seed,
-        limit=limit,
-        shuffle=shuffle,
-        batch_size=batch_size,
-        dtype=dtype,
-        device=device,
-        n_ctx=n_ctx,
-        n_threads=threads,
-        revision=revision,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        request_timeout=request_timeout,
-        tensor_parallel_size=tensor_parallel_size,
-        gpu_memory_utilization=gpu_memory_utilization,
-        exec_timeout=exec_timeout,
-        exec_memory_mb=exec_memory_mb,
-        tool_rounds=tool_rounds,
-        tool_state=tool_state,
-        exec_workers=exec_workers,
-        require_isolation=require_isolation,
-        fresh=fresh,
-    )
-    if data_dir is not None and not data_dir.is_dir():
-        raise MathforgeError(f"--data-dir: no such directory: {data_dir}")
+    config_file, quiet = values.pop("config"), values.pop("quiet")
+    flags = explicit_flags(context, list(values))
+    config = EvalConfig.from_file(config_file, flags) if config_file else EvalConfig.build(**flags)
+    if config.data_dir is not None and not config.data_dir.is_dir():
+        raise MathforgeError(f"--data-dir: no such directory: {config.data_dir}")
     results = evaluate(config, show_progress=not quiet)
     _print_results(results)
+
+
+def _eval_parameters() -> list[inspect.Parameter]:
+    """eval's flags: its own options, each engine's options (each name once), --config and --quiet."""
+    from mathforge.eval import EvalConfig
+
+    parameters = _unique([*cli_parameters(EvalConfig), *_engine_parameters()])
+    quiet = Annotated[bool, typer.Option(help="No progress bar")]
+    context = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    return [
+        context,
+        *parameters,
+        _config_parameter(),
+        inspect.Parameter("quiet", keyword, annotation=quiet, default=False),
+    ]
+
+
+def _config_parameter() -> inspect.Parameter:
+    help_text = "YAML file of options keyed by their names (or a run's metrics.json); flags override it"
+    return inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[Path | None, typer.Option(help=help_text)],
+        default=None,
+    )
+
+
+def _engine_parameters() -> list[inspect.Parameter]:
+    """Every engine's options as flags (an option several engines take, such as --n-ctx, once)."""
+    from mathforge.backends import engine_options
+
+    return _unique([p for model in engine_options().values() for p in cli_parameters(model)])
+
+
+def _engine_flags() -> dict[str, str]:
+    from mathforge.backends.options import engine_flags
+
+    return engine_flags()
+
+
+def _unique(parameters: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """The first parameter of each name (the command's own declaration before an engine's)."""
+    first: dict[str, inspect.Parameter] = {}
+    for parameter in parameters:
+        first.setdefault(parameter.name, parameter)
+    return list(first.values())
+
+
+def _command_with(function: Any, parameters: list[inspect.Parameter]) -> Any:
+    """`function` (taking **values) with `parameters` as its signature, as typer reads commands."""
+    function.__signature__ = inspect.Signature(parameters)
+    function.__annotations__ = {p.name: p.annotation for p in parameters}
+    return function
+
+
+app.command("eval")(_command_with(_eval, _eval_parameters()))
 
 
 def _print_results(results: list) -> None:
@@ -256,88 +161,50 @@ def _print_results(results: list) -> None:
         console.print(f"{result.benchmark}: {result.path}", soft_wrap=True, highlight=False)
 
 
-@app.command("report")
-def report_command(
+def _report_options() -> type[Options]:
+    from mathforge.report import ReportOptions
+
+    return ReportOptions
+
+
+@options_command("report", _report_options)
+def _report(
+    opts: Any,
     dirs: Annotated[
         list[Path], typer.Argument(help="Run directories, or folders containing them at any depth")
     ],
-    format: Annotated[str, typer.Option("--format", help="markdown or csv")] = "markdown",
-    best_of_prompts: Annotated[
-        bool, typer.Option(help="Take the better of zero-shot and few-shot per benchmark")
-    ] = False,
-    metric: Annotated[str, typer.Option(help="Metric to tabulate: acc, maj@K, pass@K")] = "acc",
 ) -> None:
     """Tabulate runs: models as rows, benchmarks as columns, plus an Average column."""
     from mathforge.report import build_report
 
-    typer.echo(build_report(dirs, fmt=format, best_of_prompts=best_of_prompts, metric=metric))
+    typer.echo(build_report(dirs, fmt=opts.fmt, best_of_prompts=opts.best_of_prompts, metric=opts.metric))
 
 
-@app.command("regrade")
-def regrade_command(
+def _regrade_options() -> type[Options]:
+    from mathforge.eval.regrade import RegradeOptions
+
+    return RegradeOptions
+
+
+@options_command("regrade", _regrade_options)
+def _regrade(
+    opts: Any,
     file: Annotated[
         Path, typer.Argument(help="Output file to regrade: samples.jsonl of mathforge or another harness")
     ],
-    bench: Annotated[str, typer.Option(help="Benchmark the file is for (see `mathforge benchmarks`)")],
-    format: Annotated[
-        str,
-        typer.Option("--format", help="auto, mathforge, math-eval-harness, qwen25-math or lm-eval"),
-    ] = "auto",
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Take gold answers (and choices) from the benchmark's files here, matching rows by question "
-            "text; without it the golds come from the file"
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Write the regraded rows here (a mathforge samples file) [default: not written]"),
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Grade in this many processes")] = 1,
-    json_: Annotated[
-        bool, typer.Option("--json", help="End stdout with the metrics as one JSON line")
-    ] = False,
-    rel_tol: Annotated[float, typer.Option(help="Relative tolerance for numeric answers (0: exact)")] = 0.0,
-    grade_timeout: Annotated[
-        float | None, typer.Option(help="Seconds allowed per symbolic comparison [default: 5]")
-    ] = None,
-    extractor: Annotated[
-        str | None, typer.Option(help="Answer extractor [default: the one eval uses for the benchmark]")
-    ] = None,
-    tool: Annotated[
-        str,
-        typer.Option(
-            help="Tool-integrated outputs: pal (programs are run in the sandbox), tora (the answer is read from the "
-            "prose, not the code or outputs), none, or auto (from the file: recorded by mathforge, or the "
-            "harness's file name such as test_tora_...)"
-        ),
-    ] = "auto",
-    exec_timeout: Annotated[float, typer.Option(help="pal: wall seconds per program run")] = 10.0,
 ) -> None:
     """Extract and grade the completions of an existing output file (its stored verdicts are not trusted)."""
     import json
 
-    from mathforge.eval.regrade import prepare_out, regrade_file, write_rows
+    from mathforge.eval.regrade import prepare_out, regrade, write_rows
 
-    if out is not None:
-        prepare_out(out)  # a bad --out fails now, not after the regrading
-    result = regrade_file(
-        file,
-        bench,
-        fmt=format,
-        data_dir=data_dir,
-        workers=workers,
-        rel_tol=rel_tol,
-        timeout=grade_timeout,
-        extractor=extractor,
-        tool=tool,
-        exec_timeout=exec_timeout,
-    )
-    if out is not None:
-        write_rows(out, result.rows)
-    _print_regrade(result.metrics, out)
-    if json_:
+    if opts.out is not None:
+        prepare_out(opts.out)  # a bad --out fails now, not after the regrading
+    result = regrade(file, opts)
+    if opts.out is not None:
+        write_rows(opts.out, result.rows)
+    _print_regrade(result.metrics, opts.out)
+    if opts.json_output:
         print(json.dumps(result.metrics, ensure_ascii=False), flush=True)
 
 
@@ -372,23 +239,27 @@ def _print_regrade(metrics: dict, out: Path | None) -> None:
         console.print(f"rows: {out}", soft_wrap=True, highlight=False)
 
 
-@app.command("exec")
-def exec_command(
+class ExecOptions(Options):
+    """The options of `mathforge exec`."""
+
+    cli_names: ClassVar[dict[str, str]] = {"json_output": "json"}
+
+    # Checked by sandbox.Limits, the one place that knows what a limit may be.
+    timeout: float = Field(10.0, description="Wall-clock seconds before the whole process tree is killed")
+    memory_mb: int = Field(2048, description="Address-space limit in MiB")
+    json_output: bool = Field(
+        False,
+        description="Print one JSON object: status, stdout, stderr, returncode, wall_seconds, truncated (and error)",
+    )
+    require_isolation: bool = Field(
+        False, description="Fail instead of running without bubblewrap (resource limits alone)"
+    )
+
+
+@options_command("exec", lambda: ExecOptions)
+def _exec(
+    opts: ExecOptions,
     file: Annotated[Path, typer.Argument(help="Python program to run (untrusted code welcome)")],
-    timeout: Annotated[
-        float, typer.Option(help="Wall-clock seconds before the whole process tree is killed")
-    ] = 10.0,
-    memory_mb: Annotated[int, typer.Option(help="Address-space limit in MiB")] = 2048,
-    json_output: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print one JSON object: status, stdout, stderr, returncode, wall_seconds, truncated (and error)",
-        ),
-    ] = False,
-    require_isolation: Annotated[
-        bool, typer.Option(help="Fail instead of running without bubblewrap (resource limits alone)")
-    ] = False,
 ) -> None:
     """Run a Python program in the sandbox that pal and tora use: isolated, resource-limited, time-limited.
 
@@ -401,11 +272,11 @@ def exec_command(
 
     code = read_text(file, "program")
     try:
-        limits = Limits(timeout=timeout, memory_mb=memory_mb)
+        limits = Limits(timeout=opts.timeout, memory_mb=opts.memory_mb)
     except ValueError as error:
         raise MathforgeError(f"invalid option: {error}") from None
-    result = Sandbox(limits, isolate=True if require_isolation else None).run(code, filename=file.name)
-    if json_output:
+    result = Sandbox(limits, isolate=True if opts.require_isolation else None).run(code, filename=file.name)
+    if opts.json_output:
         keys = ("status", "stdout", "stderr", "returncode", "wall_seconds", "truncated", "error", "isolated")
         print(json.dumps({key: getattr(result, key) for key in keys}))
     else:
@@ -424,6 +295,55 @@ def _exec_exit_status(status: str, returncode: int | None) -> int:
     if returncode is not None and returncode < 0:
         return 128 - returncode
     return returncode or (0 if status == "ok" else 1)
+
+
+def _score_options() -> type[Options]:
+    from mathforge.scoring import ScoreOptions
+
+    return ScoreOptions
+
+
+@options_command("score", _score_options, engine_keys=True)
+def _score(
+    opts: Any, file: Annotated[Path, typer.Argument(help="JSONL file with one text per row")]
+) -> None:
+    """Score texts under a model: each row gets tokens, nll (mean negative log-likelihood, nats) and ppl."""
+    import json
+
+    from mathforge.scoring import score_file
+
+    summary = score_file(
+        file,
+        opts.model,
+        backend=opts.backend,
+        field=opts.field,
+        out=opts.out,
+        batch_size=opts.batch_size,
+        show_progress=not opts.quiet,
+        **opts.engine_options,
+    )
+    if opts.json_output:
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+    else:
+        _print_score(summary)
+
+
+def _print_score(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mathforge score")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("rows", f"{summary['rows']} ({summary['resumed']} from an earlier run)")
+    table.add_row("tokens", str(summary["tokens"]))
+    for key, label in (("nll", "nll (nats/token)"), ("ppl", "perplexity")):
+        table.add_row(label, "-" if summary[key] is None else f"{summary[key]:.4f}")
+    rate = summary["tokens_per_second"]
+    table.add_row("tok/s", "-" if rate is None else f"{rate:.1f}")
+    console = Console(width=None if sys.stdout.isatty() else 100)
+    console.print(table)
+    console.print(f"rows: {summary['out']}", soft_wrap=True, highlight=False)
 
 
 @app.command("benchmarks")
@@ -447,9 +367,19 @@ def benchmarks_command() -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-def _click_exceptions() -> tuple[type[Exception], ...]:
+if TYPE_CHECKING:
+
+    class _ClickException(Exception):
+        """What is used of click's ClickException, in typer's vendored copy of click or in click itself."""
+
+        exit_code: int
+
+        def format_message(self) -> str: ...
+
+
+def _click_exceptions() -> tuple[type[_ClickException], ...]:
     """Click's exception base, wherever this typer keeps it (recent typers vendor their own click)."""
-    found = []
+    found: list[type[_ClickException]] = []
     for module in ("typer._click.exceptions", "click.exceptions"):
         with contextlib.suppress(ImportError, AttributeError):
             found.append(__import__(module, fromlist=["ClickException"]).ClickException)

@@ -75,7 +75,7 @@ class SampleRow:
     def to_json(self) -> dict[str, Any]:
         """The row as a JSON object: optional fields only when set, then the extra fields."""
         row: dict[str, Any] = {}
-        for name in _FIELDS:
+        for name in _JSON_ORDER:
             value = getattr(self, name)
             if value is not None or name in _REQUIRED:
                 row[name] = value
@@ -121,6 +121,8 @@ def _text(value: Any) -> str:
 
 
 _FIELDS = [f.name for f in fields(SampleRow) if f.name != "extra"]
+# The key order of a row in samples.jsonl: the prompt right after the item, as rows were always written.
+_JSON_ORDER = ["id", "question", "gold", "prompt", *(name for name in _FIELDS if name not in ("id", "question", "gold", "prompt"))]
 _GRADED = ("preds", "correct", "extract_rules", "grade_rules")
 _REQUIRED = {"id", "question", "gold", "completions", *_GRADED}
 

@@ -36,6 +36,8 @@ class ToolKind(ABC):
     stops: ClassVar[tuple[str, ...]] = TOOL_STOPS
     # Whether the answer is a program's result, so that regrading a file without recorded runs runs them.
     answer_runs_program: ClassVar[bool] = False
+    # Words that name this kind in other harnesses' output file names ("test_tora_-1_seed0...").
+    file_names: ClassVar[tuple[str, ...]] = ()
 
     def fingerprint(self, rounds: int, state: str) -> dict[str, Any]:
         """The settings of this kind that change what a model is shown (beyond the sandbox limits)."""
@@ -64,6 +66,7 @@ class PAL(ToolKind):
     description = "one program per completion, run once; the answer is what it returns or prints last"
     query = "Question: {question}"
     answer_runs_program = True
+    file_names = ("pal",)
 
     def run(self, tools: ToolRun) -> None:
         tools.run_programs()
@@ -77,6 +80,7 @@ class ToRA(ToolKind):
     name = "tora"
     description = "prose and code blocks; each block runs and its output is shown, for up to --tool-rounds"
     query = "Question: {question}\n\nSolution:"
+    file_names = ("tora", "tool-integrated")  # ToRA's own harness says "tool-integrated"
 
     def fingerprint(self, rounds: int, state: str) -> dict[str, Any]:
         return {"rounds": rounds, "state": state}

@@ -188,7 +188,7 @@ def _rows(out: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_cli_eval_gives_the_rows_of_a_llamacpp_run(llama_server: LlamaServer, tmp_path: Path) -> None:
-    common = ["--bench", "arith", "--limit", "3", "--max-new-tokens", "32", "--n-ctx", str(N_CTX), "--quiet"]
+    common = ["--bench", "arith", "--limit", "3", "--max-new-tokens", "32", "--quiet"]
     # One request at a time: llama.cpp reuses the KV cache of the common prefix with the previous prompt (here the
     # few-shot exemplars), which changes the float rounding of the rest, and greedy decoding of a 270M model
     # flips on such near-ties (item 0 of this run reads "<<59*7=367>>" instead of "<<59*7=36>>" when it comes
@@ -200,8 +200,9 @@ def test_cli_eval_gives_the_rows_of_a_llamacpp_run(llama_server: LlamaServer, tm
     )  # fmt: skip
     assert served.returncode == 0, served.stderr
     local = _mathforge(
-        "eval", "--model", str(llama_server.gguf), "--out", str(tmp_path / "llamacpp"), *common
-    )
+        "eval", "--model", str(llama_server.gguf), "--n-ctx", str(N_CTX), "--out", str(tmp_path / "llamacpp"),
+        *common,
+    )  # fmt: skip
     assert local.returncode == 0, local.stderr
     served_rows, local_rows = _rows(tmp_path / "openai"), _rows(tmp_path / "llamacpp")
     assert len(served_rows) == 3

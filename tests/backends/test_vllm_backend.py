@@ -205,19 +205,18 @@ def _texts(generations: list) -> list[list[str]]:
 
 
 def test_engine_arguments(vllm_module: types.ModuleType, tiny_llama: Path) -> None:
-    # What the runner passes (engine options of other engines included) is accepted; vLLM gets its own.
+    # The runner passes vLLM's own options (VLLMOptions); another engine's option is refused before loading,
+    # see tests/shared/test_config.py.
     VLLMBackend(
         str(tiny_llama),
         revision="abc123",
         dtype="bfloat16",
-        device=None,
         n_ctx=2048,
-        n_threads=4,
-        base_url=None,
-        concurrency=8,
         tensor_parallel_size=2,
         gpu_memory_utilization=0.5,
     )
+    with pytest.raises(TypeError):
+        VLLMBackend(str(tiny_llama), n_threads=4)  # type: ignore[call-arg]
     assert vllm_module.engines[0].init_kwargs == {
         "model": str(tiny_llama),
         "revision": "abc123",

@@ -211,7 +211,7 @@ def test_tora_trajectory_that_outgrows_the_context_ends_the_others_go_on() -> No
     from mathforge.errors import ContextOverflow
 
     class SmallWindow(ScriptedEngine):
-        def generate(self, prompts, params, seed_offsets=None):  # noqa: ANN001, ANN201
+        def generate(self, prompts, params, seed_offsets=None):
             if any(len(prompt) > 60 for prompt in prompts):
                 raise ContextOverflow("a prompt does not fit the context window")
             return super().generate(prompts, params, seed_offsets)

@@ -1,7 +1,9 @@
 """Inference engines behind one protocol, and the rules that pick one for a model reference.
 
-Engines register here by name; each module is imported only when chosen, so that an engine's heavy library
-(torch, llama_cpp, vllm) is loaded only by the runs that use it.
+Engines register here by name (`BACKENDS`), one line each. An engine module declares its class and, beside it,
+its options model (`Engine.options`, a `mathforge.config.Options`): the flags of `eval` and the keys of its
+config files come from those models, and an option that the chosen engine does not declare is an error.
+Engine modules import their heavy library (torch, llama_cpp, vllm) only when an engine is constructed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.backends.base import Backend, Completion, Generation, SamplingParams, cut_at_stop
+from mathforge.config import Options
 from mathforge.errors import MathforgeError
 from mathforge.naming import DEFAULT_MODEL, PACKAGED_ALIASES
 
@@ -18,7 +21,10 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
     "PACKAGED_ALIASES",
-    "SERVED_BACKENDS",
+    "engine_class",
+    "engine_for",
+    "engine_options",
+    "serves_model",
     "Backend",
     "Completion",
     "Generation",
@@ -34,8 +40,31 @@ BACKENDS: dict[str, str] = {
     "vllm": "mathforge.backends.vllm_engine:VLLMBackend",
     "openai": "mathforge.backends.openai_api:OpenAIBackend",
 }
-# Engines whose --model is a name the server knows, not a file or hub id that mathforge loads.
-SERVED_BACKENDS = ("openai",)
+
+def engine_class(name: str) -> Any:
+    """The class of engine `name` (its module is imported now: light, until the engine is constructed)."""
+    module_name, _, class_name = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def engine_options() -> dict[str, type[Options]]:
+    """Each engine's options model, by engine name."""
+    return {name: engine_class(name).options for name in BACKENDS}
+
+
+def serves_model(name: str) -> bool:
+    """Whether the engine's --model is a name its server knows, not a file or hub id that mathforge loads."""
+    return bool(getattr(engine_class(name), "serves_model", False))
+
+
+def engine_for(model: str | None, backend: str | None) -> str:
+    """The engine that runs `model`: --backend when given; else llamacpp for GGUF files and the packaged model,
+    hf for anything else (a hub id or a local directory)."""
+    if backend is not None:
+        return backend
+    if model is None or model in PACKAGED_ALIASES or model.endswith(".gguf"):
+        return "llamacpp"
+    return "hf"
 
 
 
@@ -57,24 +86,25 @@ def resolve_model(model: str | None, backend: str | None) -> tuple[str, str]:
     """
     if backend is not None and backend not in BACKENDS:
         raise MathforgeError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
-    if backend in SERVED_BACKENDS:
+    if backend is not None and serves_model(backend):
         return backend, model or ""  # the server's model name; "" asks the server which model it serves
+    engine = engine_for(model, backend)
     if model is None or model in PACKAGED_ALIASES:
-        return backend or "llamacpp", str(packaged_model_path())
+        return engine, str(packaged_model_path())
     if model.endswith(".gguf"):
         path = Path(model).expanduser()
         if not path.is_file():
             raise MathforgeError(f"model file not found: {model}")
-        return backend or "llamacpp", str(path)
-    if backend == "llamacpp":
+        return engine, str(path)
+    if engine == "llamacpp":
         raise MathforgeError(f"the llamacpp backend needs a .gguf file, got '{model}'")
     looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
     if looks_like_path and not Path(model).expanduser().exists():
         raise MathforgeError(f"model path not found: {model}")
-    return backend or "hf", str(Path(model).expanduser()) if looks_like_path else model
+    return engine, str(Path(model).expanduser()) if looks_like_path else model
 
 
 def load_backend(name: str, model: str, **options: Any) -> Backend:
-    module_name, _, class_name = BACKENDS[name].partition(":")
-    engine = getattr(importlib.import_module(module_name), class_name)
-    return engine(model, **options)
+    """Engine `name` on `model`; `options` are fields of its options model (others are a TypeError: a bug)."""
+    engine = engine_class(name)
+    return engine(model, **engine.options(**options).model_dump())

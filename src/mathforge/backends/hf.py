@@ -3,25 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from pydantic import Field, field_validator
 
 from mathforge.backends.base import (
     Completion,
     Generation,
     SamplingParams,
+    TokenScores,
     chat_prompt,
     cut_at_stop,
+    hf_scoring_sequences,
     sample_seed,
 )
 from mathforge.backends.identity import directory_sha256, file_sha256
-from mathforge.errors import MathforgeError, first_line
+from mathforge.config import Options
+from mathforge.errors import ContextOverflow, MathforgeError, first_line
 from mathforge.hub import offline_unless_hub_reachable
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
+class HFOptions(Options):
+    """Options of the hf (transformers) engine."""
+
+    dtype: str = Field("auto", description="hf, vllm: auto, float32, float16 or bfloat16")
+    device: str | None = Field(None, description="hf: cpu, cuda, cuda:1 ... [default: cuda if available]")
+    revision: str | None = Field(None, description="hf, vllm: hub revision (branch, tag or commit)")
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in DTYPES:
+            raise ValueError(f"must be one of {', '.join(DTYPES)}, got '{value}'")
+        return value
+
+
 class HFBackend:
     name = "hf"
+    options = HFOptions
+    packages = ("torch", "transformers")
+    default_batch_size = 8
+    # Batching changes padding numerics and which samples share an RNG stream: a resumed run keeps its size.
+    batch_changes_outputs = True
 
     def __init__(
         self,
@@ -30,7 +55,6 @@ class HFBackend:
         device: str | None = None,
         revision: str | None = None,
         trust_remote_code: bool = False,
-        **_: Any,
     ) -> None:
         try:
             import torch
@@ -55,7 +79,7 @@ class HFBackend:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load_args)
             self.model = transformers.AutoModelForCausalLM.from_pretrained(
                 source, dtype=_torch_dtype(torch, dtype, self.device), **load_args
-            ).to(self.device)
+            ).to(self.device)  # type: ignore[arg-type]  # @wraps on `to` loses the bound self
         except (OSError, ValueError) as error:
             raise MathforgeError(
                 f"cannot load model '{model}' with transformers: {first_line(error, 300)} "
@@ -124,7 +148,9 @@ class HFBackend:
         # count the tokens before EOS (and no padding).
         end = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
         kept = tokens[:end] if end is not None else [t for t in tokens if t != self.tokenizer.pad_token_id]
-        text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), params.stop)
+        # One sequence of ids decodes to one string (the stubs' return type also allows a batch's list).
+        decoded = cast(str, self.tokenizer.decode(kept, skip_special_tokens=True))
+        text, stopped = cut_at_stop(decoded, params.stop)
         finished = stopped or end is not None or len(tokens) < params.max_new_tokens
         return Completion(text=text, tokens=len(kept), finish_reason="stop" if finished else "length")
 
@@ -156,6 +182,65 @@ class HFBackend:
 
     def close(self) -> None:
         del self.model
+
+    # -- token scoring ----------------------------------------------------------------------------------------
+
+    def score(self, texts: list[str], contexts: list[str] | None = None) -> list[TokenScores]:
+        """See `Backend.score`. Rows are run shortest first in groups that fit `_SCORE_LOGITS_BUDGET`, right
+        padded: with causal attention a row's real tokens never see the padding after them, and the attention
+        mask keeps the padding's own positions harmless."""
+        sequences = hf_scoring_sequences(self.tokenizer, texts, contexts)
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        for ids, _ in sequences:
+            if limit and len(ids) > limit:
+                raise ContextOverflow(f"a text of {len(ids)} tokens exceeds the model's {limit} positions")
+        results = [TokenScores(ids[first:], []) for ids, first in sequences]
+        runnable = [index for index, (ids, first) in enumerate(sequences) if first < len(ids)]
+        runnable.sort(key=lambda index: len(sequences[index][0]))
+        vocab = int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
+        groups: list[list[int]] = []
+        for index in runnable:  # ascending length: the row added is the longest of its group
+            if groups and (len(groups[-1]) + 1) * len(sequences[index][0]) * vocab <= _SCORE_LOGITS_BUDGET:
+                groups[-1].append(index)
+            else:
+                groups.append([index])
+        for group in groups:
+            rows = self._score_rows([sequences[index] for index in group])
+            for index, logprobs in zip(group, rows, strict=True):
+                results[index].logprobs = logprobs
+        return results
+
+    def _score_rows(self, sequences: list[tuple[list[int], int]]) -> list[list[float]]:
+        """Log-probabilities of ids[first:] for each (ids, first), in one forward pass."""
+        torch = self.torch
+        width = max(len(ids) for ids, _ in sequences)
+        input_ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for row, (ids, _) in enumerate(sequences):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            mask[row, : len(ids)] = 1
+        input_ids = input_ids.to(self.device)
+        with torch.inference_mode():
+            # Without padding no mask is passed, so that a single text runs exactly as `model(input_ids)` does
+            # (a mask can select another attention kernel, which rounds differently).
+            if bool(mask.all()):
+                logits = self.model(input_ids=input_ids).logits
+            else:
+                logits = self.model(input_ids=input_ids, attention_mask=mask.to(self.device)).logits
+            scored = []
+            for row, (ids, first) in enumerate(sequences):
+                # Position i's logits predict token i + 1: the predictions for ids[first:] sit at first-1 .. n-2.
+                # log_softmax in float32 whatever the model's dtype: bf16 would round log-probabilities to 2-3
+                # significant digits.
+                logprobs = logits[row, first - 1 : len(ids) - 1].float().log_softmax(-1)
+                targets = input_ids[row, first : len(ids)]
+                scored.append(logprobs.gather(-1, targets[:, None])[:, 0].tolist())
+        return scored
+
+
+# The logits of one forward pass (rows x tokens x vocabulary) are held at once: about 512 MiB in float32, that is
+# 512 tokens of Gemma 3's 262k vocabulary (a longer text still runs, alone).
+_SCORE_LOGITS_BUDGET = 2**27
 
 
 def _split_gguf(model: str) -> tuple[str, str | None]:

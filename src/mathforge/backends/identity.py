@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from mathforge.io import write_json_atomic
+
 
 def _cache_path() -> Path:
     return Path(os.environ.get("MATHFORGE_CACHE", Path.home() / ".cache" / "mathforge")) / "file-hashes.json"
@@ -29,9 +31,7 @@ def file_sha256(path: str | Path) -> str:
     cache[key] = digest
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        os.replace(tmp, cache_file)
+        write_json_atomic(cache_file, cache)
     except OSError:
         pass  # a read-only home only costs a re-hash next time
     return digest

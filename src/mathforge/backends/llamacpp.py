@@ -6,15 +6,41 @@ import ctypes
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from mathforge.backends.base import Completion, Generation, SamplingParams, sample_seed
+from pydantic import Field
+
+from mathforge.backends.base import (
+    Completion,
+    Generation,
+    SamplingParams,
+    TokenScores,
+    sample_seed,
+    scoring_pairs,
+    scoring_sequence,
+)
 from mathforge.backends.identity import file_sha256
+from mathforge.config import Options
 from mathforge.errors import ContextOverflow, MathforgeError
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateCompletionResponse
+
+
+class LlamaCppOptions(Options):
+    """Options of the llamacpp engine."""
+
+    cli_names: ClassVar[dict[str, str]] = {"n_threads": "threads"}
+
+    n_ctx: int = Field(4096, ge=256, description="llamacpp, vllm: context window (prompt and completion)")
+    n_threads: int | None = Field(None, ge=1, description="llamacpp: CPU threads [default: all cores]")
 
 
 class LlamaCppBackend:
     name = "llamacpp"
+    options = LlamaCppOptions
+    packages = ("llama-cpp-python",)
+    default_batch_size = 1  # llama.cpp completes one prompt at a time
 
     def __init__(
         self,
@@ -22,7 +48,6 @@ class LlamaCppBackend:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_gpu_layers: int = -1,
-        **_: Any,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -66,7 +91,7 @@ class LlamaCppBackend:
             )
         generation = Generation()
         for sample in range(params.n):
-            out = self.llm.create_completion(
+            response = self.llm.create_completion(
                 prompt,
                 max_tokens=budget,
                 temperature=params.temperature,
@@ -78,6 +103,8 @@ class LlamaCppBackend:
                 seed=sample_seed(params.seed, offset, sample),
                 stop=list(params.stop) or None,
             )
+            # Not streamed, so one response (the stubs' return type is a union with the streaming iterator).
+            out = cast("CreateCompletionResponse", response)
             choice = out["choices"][0]
             generation.completions.append(
                 Completion(
@@ -99,7 +126,8 @@ class LlamaCppBackend:
         bos, eos = self._token_text(self.llm.token_bos()), self._token_text(self.llm.token_eos())
         try:
             prompt = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=True)(
-                messages=messages
+                # Plain role/content dicts: the messages the stubs' TypedDicts describe.
+                messages=cast("list[ChatCompletionRequestMessage]", messages)
             ).prompt
         except Exception as error:  # jinja2 errors and templates that raise on, e.g., a system message
             raise MathforgeError(
@@ -121,6 +149,102 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         self.llm.close()
+
+    # -- token scoring ----------------------------------------------------------------------------------------
+
+    def score(self, texts: list[str], contexts: list[str] | None = None) -> list[TokenScores]:
+        """See `Backend.score`.
+
+        The context was created without `logits_all`, which `create_completion(echo=True, logprobs=...)` needs:
+        generation reads only the last position's logits, and `logits_all` would make llama-cpp-python keep an
+        n_ctx x vocabulary float array (4 GiB for Gemma 3's 262k vocabulary at n_ctx 4096) and copy every
+        position's logits into it, for every generated token too. Flipping it on this object is no way out
+        either (that array was sized for logits_all=False), and a second `Llama` with logits_all would hold that
+        array besides a second KV cache. So scoring drives this same context through llama.cpp's own C API: each
+        text is decoded in chunks whose `llama_batch.logits` flags ask for the logits of exactly the positions
+        that predict a scored token, and each chunk's logits are read (`llama_get_logits`) before the next.
+        The KV cache is cleared before each text, and llama-cpp-python's record of what it holds (from which
+        `create_completion` reuses a prompt's prefix) is reset afterwards, so generation after scoring starts
+        from an empty cache as it would otherwise.
+        """
+        llm = self.llm
+        bos = llm.token_bos()
+        adds_bos = bos >= 0 and llm.tokenize(b"1", add_bos=True, special=True)[:1] == [bos]
+        sequences = []
+        for text, context in scoring_pairs(texts, contexts):
+            context_ids = self._encode(context) if context is not None else None
+            ids, first = scoring_sequence(
+                self._encode((context or "") + text), context_ids, bos if adds_bos else None
+            )
+            if len(ids) > self.n_ctx:
+                raise ContextOverflow(
+                    f"a text of {len(ids)} tokens does not fit the context window of {self.n_ctx}; raise --n-ctx"
+                )
+            sequences.append((ids, first))
+        try:
+            return [TokenScores(ids[first:], self._logprobs(ids, first)) for ids, first in sequences]
+        finally:
+            llm.reset()
+
+    def _encode(self, text: str) -> list[int]:
+        # special=True, as generation tokenizes prompts: control tokens written in a text are read as such.
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _logprobs(self, ids: list[int], first: int) -> list[float]:
+        """Log-probabilities of ids[first:], each predicted by the logits at the position before it."""
+        import llama_cpp
+        import numpy as np
+
+        if first >= len(ids):
+            return []
+        ctx = self.llm.ctx
+        vocab = self.llm.n_vocab()
+        # llama.cpp keeps a buffer for the logits one decode returns (outputs x vocabulary floats); bound it.
+        step = max(1, min(self.llm.n_batch, _SCORE_LOGITS_FLOATS // vocab))
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        batch = llama_cpp.llama_batch_init(step, 0, 1)
+        logprobs: list[float] = []
+        try:
+            # The last token predicts nothing that is scored, but it is decoded too (without logits): llama.cpp's
+            # CPU matrix kernels round a position's values differently with the batch's shape, and decoding the
+            # whole text matches what llama-cpp-python's own logits_all path (echo=True) returns for it.
+            for start in range(0, len(ids), step):
+                stop = min(start + step, len(ids))
+                batch.n_tokens = stop - start
+                for slot, position in enumerate(range(start, stop)):
+                    batch.token[slot] = ids[position]
+                    batch.pos[slot] = position
+                    batch.n_seq_id[slot] = 1
+                    batch.seq_id[slot][0] = 0
+                    batch.logits[slot] = first - 1 <= position < len(ids) - 1
+                code = llama_cpp.llama_decode(ctx, batch)
+                if code != 0:
+                    raise RuntimeError(
+                        f"llama_decode returned {code} at position {start} of a {len(ids)}-token text"
+                    )
+                flagged = range(max(start, first - 1), min(stop, len(ids) - 1))
+                if flagged:
+                    # The flagged positions' logits, contiguous in batch order.
+                    rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(ctx), shape=(len(flagged), vocab))
+                    logprobs.extend(_logprobs_of(rows, ids[flagged.start + 1 : flagged.stop + 1]))
+        finally:
+            llama_cpp.llama_batch_free(batch)
+        return logprobs
+
+
+# Logits one scoring decode may return: 2**24 floats (64 MiB), that is 64 positions of Gemma 3's vocabulary.
+_SCORE_LOGITS_FLOATS = 2**24
+
+
+def _logprobs_of(rows: Any, targets: list[int]) -> list[float]:
+    """log_softmax(row)[target] for each row (float32 logits), the normaliser summed in float64."""
+    import numpy as np
+
+    peak = rows.max(axis=1, keepdims=True)
+    shifted = rows - peak  # a copy: `rows` is llama.cpp's own buffer
+    np.exp(shifted, out=shifted)
+    normaliser = peak[:, 0] + np.log(shifted.sum(axis=1, dtype=np.float64))
+    return (rows[np.arange(len(targets)), targets] - normaliser).tolist()
 
 
 _GGML_LOG_ERROR, _GGML_LOG_CONT = 4, 5

@@ -22,10 +22,24 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from mathforge.backends.base import Completion, Generation, SamplingParams, cut_at_stop, sample_seed
+from pydantic import Field
+
+from mathforge.backends.base import (
+    Completion,
+    Generation,
+    SamplingParams,
+    TokenScores,
+    cut_at_stop,
+    sample_seed,
+    scoring_pairs,
+)
+from mathforge.config import Options
 from mathforge.errors import MathforgeError
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 # `apply_chat_template` returns this prefix + the messages as JSON. Text that a caller appends after the JSON
 # (tool-integrated reasoning appends the model's partial answer and a program's output) is sent as a final
@@ -51,7 +65,24 @@ _LISTING_TIMEOUT = 30.0  # seconds for the /v1/models request at start-up
 _CONNECT_TIMEOUT = 10.0
 
 
+class OpenAIOptions(Options):
+    """Options of the openai engine (any OpenAI-compatible server)."""
+
+    base_url: str | None = Field(
+        None, description="openai: the server's address, e.g. http://127.0.0.1:8000/v1 [default: $OPENAI_BASE_URL]"
+    )
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable that holds the API key")
+    concurrency: int = Field(8, ge=1, le=1024, description="openai: requests in flight at once")
+    max_retries: int = Field(
+        5, ge=0, description="openai: retries (exponential backoff) on 429, 5xx, timeouts, dropped connections"
+    )
+    request_timeout: float = Field(600.0, gt=0.0, description="openai: seconds per request")
+
+
 class OpenAIBackend:
+    options = OpenAIOptions
+    packages = ("openai",)
+    serves_model = True  # --model is a name the server knows, not weights mathforge loads
     name = "openai"
 
     def __init__(
@@ -62,7 +93,6 @@ class OpenAIBackend:
         concurrency: int = 8,
         max_retries: int = 5,
         request_timeout: float = 600.0,
-        **_: Any,
     ) -> None:
         try:
             import openai
@@ -79,6 +109,8 @@ class OpenAIBackend:
             )
         self.base_url = base_url.rstrip("/")
         self.concurrency = max(1, concurrency)
+        # A few rounds of --concurrency requests per batch keep the server busy.
+        self.default_batch_size = 4 * self.concurrency
         self.max_retries = max(0, max_retries)
         self.request_timeout = request_timeout
         self.api_key_env = api_key_env
@@ -204,7 +236,10 @@ class OpenAIBackend:
                     messages = [*messages, {"role": "assistant", "content": tail}]
                     extra.update(_CONTINUE)
                 raw = self.client.chat.completions.with_raw_response.create(
-                    messages=messages, extra_body=extra, **request
+                    # Plain role/content dicts: the messages the client's TypedDicts describe.
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    extra_body=extra,
+                    **request,
                 )
         except self.openai.OpenAIError as error:
             raise self._error(error) from None
@@ -278,23 +313,118 @@ class OpenAIBackend:
     def identity(self) -> dict[str, Any]:
         # `created` is left out: vLLM and SGLang stamp it with the time of the request, which would make every run
         # a different run. `path` is the address, which the runner leaves out of fingerprints.
-        served = {key: self.served[key] for key in ("id", "root", "max_model_len") if key in self.served}
+        served: dict[str, Any] = {
+            key: self.served[key] for key in ("id", "root", "max_model_len") if key in self.served
+        }
         owner = {"owned_by": self.owned_by} if self.owned_by else {}
         return {"backend": self.name, "model": self.model, "path": self.base_url, **served, **owner}
 
     def close(self) -> None:
         self.client.close()
 
+    # -- token scoring ----------------------------------------------------------------------------------------
 
-def _in_threads(calls: list[Callable[[], Completion]], workers: int) -> list[Future[Completion]]:
+    def score(self, texts: list[str], contexts: list[str] | None = None) -> list[TokenScores]:
+        """See `Backend.score`, through the completions endpoint: `echo=True` with `logprobs` returns the
+        prompt's tokens with their log-probabilities (`max_tokens=1`: some servers must generate a token, and
+        llama-cpp-python reads 0 as "until the context is full"; the generated token is left out).
+
+        The server tokenizes, so the tokens are its token strings, and BOS is whatever the server adds. The
+        first token of an echoed prompt has a null log-probability in the OpenAI format: where the server shows
+        BOS (vLLM) that is BOS and every text token is scored; where it hides BOS (llama-cpp-python's server) the
+        text's first token is the null one and is left out, so such a server scores one token fewer per text
+        than the in-process engines. A context is sent on its own as well, to find where its tokens end (the
+        same rule as the other engines, on token strings). Requests run `concurrency` at a time.
+        """
+        pairs = scoring_pairs(texts, contexts)
+        prompts = [(context or "") + text for text, context in pairs]
+        prompts += [context for _, context in pairs if context is not None]
+        futures = _in_threads(
+            [partial(self._prompt_logprobs, prompt) for prompt in prompts], self.concurrency
+        )
+        try:
+            answers = [future.result() for future in futures]
+        finally:
+            for future in futures:  # after a failure or Ctrl-C, the requests not yet sent are not sent
+                future.cancel()
+        context_answers = iter(answers[len(pairs) :])
+        results = []
+        for (_, context), entries in zip(pairs, answers[: len(pairs)], strict=True):
+            start = next(
+                (index for index, (_, value) in enumerate(entries) if value is not None), len(entries)
+            )
+            if context is not None:
+                context_tokens = [token for token, _ in next(context_answers)]
+                common = 0
+                for (token, _), theirs in zip(entries, context_tokens, strict=False):
+                    if token != theirs:
+                        break
+                    common += 1
+                start = max(start, common)
+            scored = entries[start:]
+            values = [float(value) for _, value in scored if value is not None]
+            # A null after the first entry (`_prompt_logprobs` lets one through) would misalign the scores.
+            if len(values) < len(scored):
+                raise MathforgeError(
+                    f"openai backend: {self.base_url} answered a null log-probability inside the prompt"
+                )
+            results.append(TokenScores([token for token, _ in scored], values))
+        return results
+
+    def _prompt_logprobs(self, prompt: str) -> list[tuple[str, float | None]]:
+        """(token, log-probability or None) for each token of the echoed prompt."""
+        unsupported = f"openai backend: {self.base_url} does not return prompt log-probabilities"
+        try:
+            raw = self.client.completions.with_raw_response.create(
+                model=self.model, prompt=prompt, max_tokens=1, temperature=0.0, echo=True, logprobs=1
+            )
+        except self.openai.APIStatusError as error:
+            if error.status_code in (
+                400,
+                422,
+                501,
+            ):  # the server refuses echo or logprobs (OpenAI's own API does)
+                detail = _server_message(error.response)
+                raise MathforgeError(
+                    f"{unsupported} (completions with echo and logprobs answered {error.status_code}"
+                    + (f": {detail})" if detail else ")")
+                ) from None
+            raise self._error(error) from None
+        except self.openai.OpenAIError as error:
+            raise self._error(error) from None
+        try:
+            body = json.loads(raw.http_response.text)
+            choice = body["choices"][0]
+            logprobs = choice.get("logprobs") or {}
+            tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
+            generated = int((body.get("usage") or {}).get("completion_tokens", 1))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise MathforgeError(
+                f"openai backend: {self.base_url} answered without a completion: {_short(raw.http_response.text)!r}"
+            ) from None
+        if not isinstance(tokens, list) or not isinstance(values, list) or len(tokens) != len(values):
+            raise MathforgeError(f"{unsupported} (no token_logprobs in its answer to echo and logprobs)")
+        entries = list(zip(tokens, values, strict=True))[: len(tokens) - generated]
+        known = [value for _, value in entries if value is not None]
+        # An echo that was ignored leaves only the generated token; a server that echoes without computing the
+        # prompt's log-probabilities leaves them null. The first entry alone may be null (OpenAI's format).
+        if (prompt and not entries) or (len(entries) > 1 and len(known) < len(entries) - 1):
+            raise MathforgeError(f"{unsupported} (its answer to echo and logprobs has none for the prompt)")
+        return [(str(token), value) for token, value in entries]
+
+
+_Result = TypeVar("_Result")
+
+
+def _in_threads(calls: list[Callable[[], _Result]], workers: int) -> list[Future[_Result]]:
     """Run `calls` on up to `workers` threads; one future per call, in order.
 
     Not a ThreadPoolExecutor: its workers are joined when the interpreter exits, so after Ctrl-C the process
     would wait for every request in flight (up to --request-timeout, 10 minutes by default). These threads are
     daemons; a cancelled future's call is skipped.
     """
-    futures: list[Future[Completion]] = [Future() for _ in calls]
-    queue: SimpleQueue[tuple[Future[Completion], Callable[[], Completion]]] = SimpleQueue()
+    futures: list[Future[_Result]] = [Future() for _ in calls]
+    queue: SimpleQueue[tuple[Future[_Result], Callable[[], _Result]]] = SimpleQueue()
     for item in zip(futures, calls, strict=True):
         queue.put(item)
 

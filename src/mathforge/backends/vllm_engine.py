@@ -15,27 +15,51 @@ import contextlib
 import gc
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from mathforge.backends.base import (
     Completion,
     Generation,
     SamplingParams,
+    TokenScores,
     chat_prompt,
     cut_at_stop,
+    hf_scoring_sequences,
     sample_seed,
 )
-from mathforge.backends.hf import DTYPES
+from mathforge.backends.hf import DTYPES, HFOptions
 from mathforge.backends.identity import directory_sha256
-from mathforge.errors import MathforgeError, first_line
+from mathforge.config import Options
+from mathforge.errors import ContextOverflow, MathforgeError, first_line
 from mathforge.hub import offline_unless_hub_reachable
 
 INSTALL_HINT = "the vllm backend needs vLLM and a GPU: pip install 'mathforge[vllm]'"
 
 
+class VLLMOptions(Options):
+    """Options of the vllm engine (its shared ones described where the hf and llamacpp engines declare them)."""
+
+    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = HFOptions.choices
+
+    dtype: str = Field("auto", description="hf, vllm: auto, float32, float16 or bfloat16")
+    revision: str | None = Field(None, description="hf, vllm: hub revision (branch, tag or commit)")
+    n_ctx: int = Field(4096, ge=256, description="llamacpp, vllm: context window (prompt and completion)")
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm: GPUs per model")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.0, le=1.0, description="vllm: share of GPU memory for weights and KV cache"
+    )
+
+
+
 class VLLMBackend:
     name = "vllm"
+    options = VLLMOptions
+    packages = ("vllm", "torch", "transformers")
+    default_batch_size = 256  # vLLM schedules its own continuous batches: hand it many prompts at once
 
     def __init__(
         self,
@@ -48,7 +72,6 @@ class VLLMBackend:
         seed: int = 0,
         trust_remote_code: bool = False,
         engine: Any = None,
-        **_: Any,
     ) -> None:
         if dtype not in DTYPES:
             raise MathforgeError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
@@ -197,6 +220,53 @@ class VLLMBackend:
         with contextlib.suppress(Exception):
             if torch is not None and torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+    # -- token scoring ----------------------------------------------------------------------------------------
+
+    def score(self, texts: list[str], contexts: list[str] | None = None) -> list[TokenScores]:
+        """See `Backend.score`: vLLM's prompt log-probabilities, the whole list in one `generate` call.
+
+        The texts are tokenized here, with the tokenizer vLLM loaded and the same rules as the hf engine, and
+        sent as token prompts ({"prompt_token_ids": ...}), so that both engines score the same tokens whatever
+        vLLM would add to a text prompt. `prompt_logprobs=1` returns, for every prompt position but the first
+        (None), a {token id: Logprob} dict that always holds the prompt's own token (plus the top-1 token when
+        that differs); 1 rather than 0 because older vLLM V1 engines read 0 as "no prompt log-probabilities".
+        Greedy settings with no penalties leave the logits they come from unscaled (recent versions take them
+        before any processing anyway: logprobs_mode "raw_logprobs"). vLLM must generate at least one token
+        (max_tokens=1); that token is ignored, and a text must leave room for it within --n-ctx.
+        """
+        sequences = hf_scoring_sequences(self.tokenizer, texts, contexts)
+        for ids, _ in sequences:
+            if len(ids) >= self.n_ctx:
+                raise ContextOverflow(
+                    f"a text of {len(ids)} tokens does not fit --n-ctx {self.n_ctx} "
+                    "(vLLM also needs a position for one generated token); raise --n-ctx"
+                )
+        results = [TokenScores(ids[first:], []) for ids, first in sequences]
+        runnable = [index for index, (ids, first) in enumerate(sequences) if first < len(ids)]
+        if not runnable:
+            return results
+        request = self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        try:
+            outputs = self.llm.generate(
+                [{"prompt_token_ids": sequences[index][0]} for index in runnable], request, use_tqdm=False
+            )
+        except Exception as error:
+            if _raised_by_vllm(error):  # as in generate: one line for the caller to report
+                raise RuntimeError(first_line(error, 10_000)) from error
+            raise
+        for index, output in zip(runnable, outputs, strict=True):
+            ids, first = sequences[index]
+            entries = output.prompt_logprobs
+            if entries is None or len(entries) != len(ids):
+                raise RuntimeError(
+                    f"vLLM returned {0 if entries is None else len(entries)} prompt log-probabilities "
+                    f"for a {len(ids)}-token prompt"
+                )
+            results[index].logprobs = [
+                float(entries[position][ids[position]].logprob) for position in range(first, len(ids))
+            ]
+        return results
 
 
 def _import_vllm() -> Any:

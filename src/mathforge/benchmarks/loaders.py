@@ -47,7 +47,7 @@ def _rows(
     spec: BenchmarkSpec, source: Split, split: str, data_dir: str | Path | None, seed: int
 ) -> Iterator[Located]:
     if spec.generator:
-        yield from _generated_rows(spec, split, seed)
+        yield from _generated_rows(spec, spec.generator, split, seed)
     elif data_dir is not None:
         if source.local is None:
             raise MathforgeError(f"benchmark '{spec.name}' has no local files for its {split} split")
@@ -63,11 +63,11 @@ def _rows(
         )
 
 
-def _generated_rows(spec: BenchmarkSpec, split: str, seed: int) -> Iterator[Located]:
+def _generated_rows(spec: BenchmarkSpec, generator: str, split: str, seed: int) -> Iterator[Located]:
     from mathforge.benchmarks import arith
 
     generators = {"arith": arith.generate}
-    for index, row in enumerate(generators[spec.generator](spec.size or 100, seed=seed, split=split)):
+    for index, row in enumerate(generators[generator](spec.size or 100, seed=seed, split=split)):
         yield f"{spec.name}[{split}] row {index}", row
 
 
@@ -116,7 +116,11 @@ def _to_item(spec: BenchmarkSpec, where: str, row: Mapping[str, Any], index: int
         question=question,
         gold=gold,
         choices=_choices(spec, where, row),
-        solution=to_text(row[spec.solution_field]) if spec.solution_field in row else None,
+        solution=(
+            to_text(row[spec.solution_field])
+            if spec.solution_field is not None and spec.solution_field in row
+            else None
+        ),
         subsets={
             name: to_text(row[field]) for name, field in spec.subsets.items() if row.get(field) is not None
         },

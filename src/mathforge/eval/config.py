@@ -3,126 +3,136 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from mathforge.errors import MathforgeError
+from mathforge.backends.options import UsesEngine, engine_flags, keep_own_engine_keys
+from mathforge.config import read_config_file, resolve
+from mathforge.prompts import PROMPT_FORMATS
 
 DEFAULT_OUT = Path("runs")
-# Config fields whose CLI option has another name, so errors name what the user typed.
-_CLI_NAMES = {"benchmarks": "--bench", "n_threads": "--threads"}
+_PROMPTS_HELP = ", ".join(PROMPT_FORMATS)
 _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}
 _ESCAPE = re.compile(r"\\[ntr\\]")
 
 
-class EvalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EvalConfig(UsesEngine):
+    """Every option of `mathforge eval`, declared once: the flags, the config-file keys and the Python API.
 
-    model: str | None = Field(
-        None, description="GGUF file, hub id or local directory; None: the packaged model"
+    The engine's own options (`--n-ctx`, `--dtype`, `--base-url`, ...) are declared by each engine beside its
+    code (`mathforge.backends`); given here as keys, they are checked against the chosen engine and kept in
+    `engine_options`.
+    """
+
+    cli_names: ClassVar[dict[str, str]] = {"benchmarks": "bench"}
+    internal: ClassVar[tuple[str, ...]] = ("engine_options", "judge_engine_options")
+    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {
+        "prompt": lambda: _registry("mathforge.prompts", "PROMPT_FORMATS"),
+        "extractor": lambda: _registry("mathforge.grading", "EXTRACTORS"),
+        "backend": lambda: _registry("mathforge.backends", "BACKENDS"),
+        "judge_backend": lambda: _registry("mathforge.backends", "BACKENDS"),
+        "tool_state": lambda: ("session", "fresh"),
+    }
+
+    benchmarks: list[str] = Field(
+        default_factory=lambda: ["arith"],
+        min_length=1,
+        description="Comma-separated benchmark names (see `mathforge benchmarks`) [default: arith]",
     )
-    backend: str | None = Field(
-        None, description="llamacpp, hf, vllm or openai; None: llamacpp for GGUF files, else hf"
+    data_dir: Path | None = Field(
+        None,
+        description="Benchmark files in the math-evaluation-harness data/ layout; without it data comes from "
+        "the HF hub",
     )
-    benchmarks: list[str] = Field(default_factory=lambda: ["arith"], min_length=1)
-    data_dir: Path | None = None
-    out: Path = DEFAULT_OUT
+    out: Path = Field(DEFAULT_OUT, description="Where run directories go")
     # Prompting
-    prompt: str | None = Field(
-        None, description="zero-shot, few-shot, chat or custom; None: the benchmark's default"
+    prompt: str | None = Field(None, description=f"{_PROMPTS_HELP} [default: per benchmark]")
+    shots: int | None = Field(
+        None, ge=0, description="Few-shot exemplars to use [default: all of a prompt file, 4 from a train split]"
     )
-    shots: int | None = Field(None, ge=0)
-    prompt_file: Path | None = None
-    prompt_dir: Path | None = None
-    prompt_template: Path | None = None
-    system_prompt: str | None = None
-    stop: list[str] = Field(default_factory=list)
-    extractor: str | None = None
+    prompt_file: Path | None = Field(
+        None, description="Few-shot exemplar file (blocks separated by two blank lines)"
+    )
+    prompt_dir: Path | None = Field(
+        None, description="Prompt directory in math-evaluation-harness layout (cot/<name>.md)"
+    )
+    prompt_template: Path | None = Field(
+        None,
+        description="Your own jinja2 prompt template (variables: question, choices, question_with_choices, item)",
+    )
+    system_prompt: str | None = Field(None, description="System message for --prompt chat")
+    stop: list[str] = Field(
+        default_factory=list, description="Extra stop string (repeatable)", json_schema_extra={"repeatable": True}
+    )
+    extractor: str | None = Field(None, description="Answer extractor [default: per benchmark]")
     # Grading: an LLM "compare model" for the verdicts the rules leave uncertain (see mathforge.eval.judge)
     judge: str | None = Field(
-        None, description="GGUF file, packaged alias, hub id or local directory; None: rules only"
+        None,
+        description="Compare model that decides the answers the grading rules leave uncertain: GGUF file, "
+        "gemma3-270m, HF hub id or local directory (its verdicts are cached under --out/judge-cache)",
     )
     judge_backend: str | None = Field(
-        None, description="llamacpp or hf for the judge; None: chosen from its model"
+        None, description="llamacpp or hf for --judge [default: from the judge model]"
     )
-    rel_tol: float = Field(0.0, ge=0.0, lt=1.0, description="relative tolerance for numbers; 0: exact")
+    rel_tol: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Relative tolerance for numeric answers, where rounded answers count (0: exact)",
+    )
     grade_timeout: float | None = Field(
-        None, gt=0.0, description="seconds per symbolic comparison; None: the grader's default (5 s)"
+        None, gt=0.0, description="Seconds allowed per symbolic comparison [default: 5]"
     )
     # Decoding
-    max_new_tokens: int | None = Field(None, ge=1, description="None: the benchmark's default budget")
-    temperature: float = Field(0.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0)
-    n: int = Field(1, ge=1)
-    seed: int = Field(0, ge=0)
-    k: list[int] | None = Field(None, description="k values for maj@k and pass@k; None: powers of 2 up to n")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="Generation budget per completion [default: per benchmark, 1024; arith 256]"
+    )
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of this mass")
+    top_k: int = Field(0, ge=0, description="0 = no top-k cut")
+    n: int = Field(1, ge=1, description="Samples per item (needs --temperature > 0)")
+    seed: int = Field(0, ge=0, description="Seed for sampling, --shuffle, arith and train exemplars")
+    k: list[int] | None = Field(
+        None, description="k values for maj@k and pass@k, comma-separated [default: powers of 2 up to n]"
+    )
     # Item selection
-    limit: int | None = Field(None, ge=1)
-    shuffle: bool = False
-    # Engine
-    batch_size: int | None = Field(None, ge=1)
-    dtype: str = "auto"
-    device: str | None = None
-    n_ctx: int = Field(4096, ge=256)
-    n_threads: int | None = Field(None, ge=1)
-    revision: str | None = None
-    # OpenAI-compatible servers (--backend openai)
-    base_url: str | None = Field(None, description="the server's /v1 address; None: $OPENAI_BASE_URL")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
-    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
-    max_retries: int = Field(5, ge=0, description="retries on 429, 5xx, timeouts and dropped connections")
-    request_timeout: float = Field(600.0, gt=0.0, description="seconds per request")
-    # vLLM
-    tensor_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    limit: int | None = Field(None, ge=1, description="Evaluate the first N items")
+    shuffle: bool = Field(False, description="Pick --limit items at random (seeded) instead of the first ones")
+    # Engine (the engine's own options: see engine_options)
+    batch_size: int | None = Field(
+        None, ge=1, description="Prompts per engine call [default: hf 8, llamacpp 1, vllm 256, openai 4x concurrency]"
+    )
     # Tool-integrated reasoning (--prompt pal / tora): model-written code runs in mathforge.sandbox
-    exec_timeout: float = Field(10.0, gt=0.0, description="wall seconds per program execution")
-    exec_memory_mb: int = Field(2048, ge=64, description="address-space limit per program")
-    tool_rounds: int = Field(4, ge=1, le=32, description="tora: code executions per trajectory at most")
+    exec_timeout: float = Field(10.0, gt=0.0, description="pal/tora: wall seconds per program run in the sandbox")
+    exec_memory_mb: int = Field(2048, ge=64, description="pal/tora: memory limit per program (MiB)")
+    tool_rounds: int = Field(4, ge=1, le=32, description="tora: code executions per answer at most")
     tool_state: str = Field(
         "session",
-        description="tora: 'session' keeps variables across a trajectory's blocks, 'fresh' does not",
+        description="tora: session (variables persist across a trajectory's code blocks) or fresh (each block "
+        "alone, as math-evaluation-harness runs them)",
     )
-    exec_workers: int | None = Field(None, ge=1, description="programs run at once; None: CPU count")
-    require_isolation: bool = Field(False, description="fail instead of running code without bubblewrap")
+    exec_workers: int | None = Field(
+        None, ge=1, description="pal/tora: programs run at once [default: CPU count]"
+    )
+    require_isolation: bool = Field(
+        False, description="pal/tora: fail rather than run model-written code without bubblewrap"
+    )
     # Run directory
-    fresh: bool = False
+    fresh: bool = Field(False, description="Discard a previous run in the same directory instead of resuming it")
+    # Engine options given for the judge's engine when it is another one (--judge org/j --device cuda).
+    judge_engine_options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("prompt", "extractor")
+    @field_validator("k", mode="before")
     @classmethod
-    def _known_name(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from mathforge.grading import EXTRACTORS
-        from mathforge.prompts import PROMPT_FORMATS
-
-        known = {"prompt": PROMPT_FORMATS, "extractor": EXTRACTORS}[info.field_name]
-        if value is not None and value not in known:
-            raise ValueError(f"must be one of {', '.join(known)}, got '{value}'")
-        return value
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str | None) -> str | None:
-        from mathforge.backends import BACKENDS
-
-        if value is not None and value not in BACKENDS:
-            raise ValueError(f"must be one of {', '.join(BACKENDS)}, got '{value}'")
-        return value
-
-    @field_validator("tool_state")
-    @classmethod
-    def _known_state(cls, value: str) -> str:
-        if value not in ("session", "fresh"):
-            raise ValueError(f"must be session or fresh, got '{value}'")
+    def _integers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return [int(part) for part in value.split(",") if part.strip()]
+            except ValueError:
+                raise ValueError(f"expected comma-separated integers, got '{value}'") from None
         return value
 
     @field_validator("judge")
@@ -130,15 +140,6 @@ class EvalConfig(BaseModel):
     def _judge_named(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("expected a model (GGUF file, gemma3-270m, hub id or directory), got ''")
-        return value
-
-    @field_validator("judge_backend")
-    @classmethod
-    def _judge_engine(cls, value: str | None) -> str | None:
-        from mathforge.backends import BACKENDS
-
-        if value is not None and value not in BACKENDS:
-            raise ValueError(f"must be one of {', '.join(BACKENDS)}, got '{value}'")
         return value
 
     @field_validator("stop")
@@ -168,20 +169,33 @@ class EvalConfig(BaseModel):
             raise ValueError("--prompt custom needs --prompt-template FILE")
         if self.judge_backend is not None and self.judge is None:
             raise ValueError("--judge-backend needs --judge MODEL")
-        if self.base_url is not None and self.backend != "openai":
-            raise ValueError("--base-url needs --backend openai")
         return self
 
     @classmethod
     def build(cls, **values: object) -> EvalConfig:
-        """Validate, turning pydantic's report into the one-line error the CLI prints."""
-        try:
-            return cls(**values)
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = next((str(part) for part in first["loc"] if isinstance(part, str)), None)
-            message = first["msg"].removeprefix("Value error, ")
-            if field is None:  # a rule across options: its message names them
-                raise MathforgeError(f"invalid options: {message}") from None
-            option = _CLI_NAMES.get(field, "--" + field.replace("_", "-"))
-            raise MathforgeError(f"invalid option {option}: {message}") from None
+        """Validate keyword options (field or flag names), with the one-line errors the CLI prints."""
+        return resolve(cls, None, values, engine_flags())
+
+    @classmethod
+    def from_file(cls, path: str | Path, flags: dict[str, Any] | None = None) -> EvalConfig:
+        """Options from a YAML file (or a run's metrics.json, whose "config" it reads), overridden by `flags`.
+
+        Repeating a run resumes it: its saved `fresh` is not repeated (it would discard the run). Runs saved
+        before engine options were kept apart hold every engine's options at the top level: only the chosen
+        engine's are read back.
+        """
+        file = read_config_file(path, section="config")
+        if file.saved:
+            file.values.pop("fresh", None)
+            if "engine_options" not in file.values:
+                keep_own_engine_keys(file.values)
+        return resolve(cls, file, flags or {}, engine_flags())
+
+
+def _registry(module: str, name: str) -> Iterable[Any]:
+    """A registry's names, imported when a value is checked (the toy formats of tests register late)."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+

@@ -109,8 +109,9 @@ def detect_format(path: Path, line: int, row: Mapping[str, Any]) -> str:
     )
 
 
-# math-evaluation-harness names files "{split}_{prompt_type}_..."; ToRA's own harness says "tool-integrated".
-_TOOL_IN_NAME = re.compile(r"(?:^|_)(pal|tora|tool-integrated)(?:_|$)")
+# math-evaluation-harness names files "{split}_{prompt_type}_..."; each tool kind says which words name it.
+_KIND_OF_NAME = {word: kind.name for kind in TOOL_KINDS.values() for word in kind.file_names}
+_TOOL_IN_NAME = re.compile(rf"(?:^|_)({'|'.join(map(re.escape, _KIND_OF_NAME))})(?:_|$)")
 
 
 def detect_tool(path: Path, rows: list[SourceRow]) -> str | None:
@@ -122,7 +123,7 @@ def detect_tool(path: Path, rows: list[SourceRow]) -> str | None:
         return recorded.pop()
     named = _TOOL_IN_NAME.search(path.stem)
     if named:
-        return "tora" if named.group(1) == "tool-integrated" else named.group(1)
+        return _KIND_OF_NAME[named.group(1)]
     if any("\n```output\n" in text for row in rows[:50] for text in row.completions):
         return "tora"
     return None
@@ -374,7 +375,8 @@ def _flatten(value: Any) -> list[Any] | None:
 
 def _lm_eval_score(raw: Mapping[str, Any]) -> list[Any] | None:
     """The row's own verdict: its first declared metric (exact_match for the math tasks), when a number."""
-    names = raw.get("metrics") if isinstance(raw.get("metrics"), list) else []
+    metrics = raw.get("metrics")
+    names = metrics if isinstance(metrics, list) else []
     for name in [*names, "exact_match", "acc"]:
         value = raw.get(name)
         if isinstance(value, bool | int | float):

@@ -244,10 +244,10 @@ class Judge:
         Only uncertain verdicts are sent; cached ones and repeats within the call are asked once; new
         judgements are appended to the cache batch by batch.
         """
-        cases = [case if isinstance(case, JudgeCase) else JudgeCase(*case) for case in cases]
-        results: list[JudgeVerdict | None] = [None] * len(cases)
+        to_judge = [case if isinstance(case, JudgeCase) else JudgeCase(*case) for case in cases]
+        results: list[JudgeVerdict | None] = [None] * len(to_judge)
         pending: dict[str, list[int]] = {}
-        for index, case in enumerate(cases):
+        for index, case in enumerate(to_judge):
             if case.verdict.certain or case.pred is None or not case.pred.strip():
                 continue
             key = self.key(case)
@@ -259,12 +259,12 @@ class Judge:
         keys = list(pending)
         for start in range(0, len(keys), self.batch_size):
             chunk = keys[start : start + self.batch_size]
-            generations = self._generate([self.render(cases[pending[key][0]]) for key in chunk])
+            generations = self._generate([self.render(to_judge[pending[key][0]]) for key in chunk])
             entries = []
             for key, generation in zip(chunk, generations, strict=True):
                 raw = generation.completions[0].text if generation.completions else ""
-                first = cases[pending[key][0]]
-                entry = {
+                first = to_judge[pending[key][0]]
+                entry: dict[str, Any] = {
                     "key": key,
                     "verdict": parse_judgement(raw),
                     "raw": raw[:_CACHE_RAW_CHARS],
@@ -275,7 +275,7 @@ class Judge:
                 self._cache[key] = entry
                 entries.append(entry)
                 for repeat, index in enumerate(pending[key]):
-                    results[index] = _judgement(cases[index], entry["raw"], cached=repeat > 0)
+                    results[index] = _judgement(to_judge[index], entry["raw"], cached=repeat > 0)
             self.asked += len(chunk)
             self._append(entries)
         return results

@@ -30,22 +30,25 @@ import multiprocessing
 import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from mathforge import grading
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
+from mathforge.config import Options, resolve
 from mathforge.errors import MathforgeError
-from mathforge.eval.formats import FORMATS, SourceRow, detect_tool, load_source
+from mathforge.eval.formats import FORMATS, READERS, SourceRow, detect_tool, load_source
 from mathforge.eval.metrics import aggregate, default_ks
 from mathforge.grading.trajectory import PAL_ANSWER, pal_answer, pal_program
 from mathforge.io import write_jsonl_atomic
 from mathforge.records import ExecutionRecord, SampleRow
 from mathforge.tool_kinds import TOOL_KINDS
 
-__all__ = ["FORMATS", "RegradeResult", "regrade_file", "write_rows"]
+__all__ = ["FORMATS", "RegradeOptions", "RegradeResult", "regrade", "regrade_file", "write_rows"]
 
 
 @dataclass
@@ -73,6 +76,66 @@ class _Task:
 TOOL_CHOICES = ("auto", "none", *TOOL_KINDS)
 
 
+# What each numeric option allows, and how its error says so.
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "workers": (lambda v: v >= 1, "at least 1"),
+    "rel_tol": (lambda v: v >= 0, "0 or more"),
+    "grade_timeout": (lambda v: v > 0, "above 0 seconds"),
+}
+
+
+class RegradeOptions(Options):
+    """The options of `mathforge regrade` (the file itself is its argument)."""
+
+    cli_names: ClassVar[dict[str, str]] = {"fmt": "format", "json_output": "json"}
+    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {
+        "fmt": lambda: ("auto", *READERS),
+        "extractor": lambda: grading.EXTRACTORS,
+        "tool": lambda: TOOL_CHOICES,
+    }
+
+    bench: str = Field(description="Benchmark the file is for (see `mathforge benchmarks`)")
+    fmt: str = Field("auto", description=f"auto, {', '.join(READERS)}")
+    data_dir: Path | None = Field(
+        None,
+        description="Take gold answers (and choices) from the benchmark's files here, matching rows by question "
+        "text; without it the golds come from the file",
+    )
+    out: Path | None = Field(
+        None, description="Write the regraded rows here (a mathforge samples file) [default: not written]"
+    )
+    workers: int = Field(1, description="Grade in this many processes")
+    json_output: bool = Field(False, description="End stdout with the metrics as one JSON line")
+    rel_tol: float = Field(0.0, description="Relative tolerance for numeric answers (0: exact)")
+    grade_timeout: float | None = Field(
+        None, description="Seconds allowed per symbolic comparison [default: 5]"
+    )
+    extractor: str | None = Field(
+        None, description="Answer extractor [default: the one eval uses for the benchmark]"
+    )
+    tool: str = Field(
+        "auto",
+        description="Tool-integrated outputs: "
+        + "; ".join(f"{name} ({kind.description})" for name, kind in TOOL_KINDS.items())
+        + "; none; or auto (from the file: recorded by mathforge, or the harness's file name such as "
+        "test_tora_...)",
+    )
+    exec_timeout: float = Field(10.0, gt=0.0, description="pal: wall seconds per program run")
+
+    @field_validator("workers", "rel_tol", "grade_timeout")
+    @classmethod
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        assert info.field_name is not None  # always set for a field validator
+        allowed, bound = _RANGES[info.field_name]
+        if value is not None and not allowed(value):
+            raise ValueError(f"must be {bound}, got {value}")
+        return value
+
+    @classmethod
+    def build(cls, **values: Any) -> RegradeOptions:
+        return resolve(cls, None, values)
+
+
 def regrade_file(
     path: str | Path,
     bench: str,
@@ -94,27 +157,32 @@ def regrade_file(
     prose of the trajectory (code and outputs left out); PAL answers from running each program in the sandbox
     (`exec_timeout` seconds each), unless mathforge recorded the run.
     """
+    options = RegradeOptions.build(  # the same checks and one-line errors as the command's flags
+        bench=bench,
+        fmt=fmt,
+        data_dir=data_dir,
+        workers=workers,
+        rel_tol=rel_tol,
+        grade_timeout=timeout,
+        extractor=extractor,
+        tool=tool,
+        exec_timeout=exec_timeout,
+    )
+    return regrade(path, options)
+
+
+def regrade(path: str | Path, options: RegradeOptions) -> RegradeResult:
+    """`regrade_file` with its options validated already (what the command calls)."""
     started = time.perf_counter()
     path = Path(path)
-    spec = get_spec(bench)
-    if workers < 1:
-        raise MathforgeError(f"--workers: must be at least 1, got {workers}")
-    if rel_tol < 0:
-        raise MathforgeError(f"--rel-tol: must be 0 or more, got {rel_tol}")
-    if timeout is not None and timeout <= 0:
-        raise MathforgeError(f"--grade-timeout: must be above 0 seconds, got {timeout}")
-    if extractor is not None and extractor not in grading.EXTRACTORS:
-        raise MathforgeError(
-            f"--extractor: must be one of {', '.join(grading.EXTRACTORS)}; got '{extractor}'"
-        )
+    spec = get_spec(options.bench)
+    fmt, data_dir, workers, tool = options.fmt, options.data_dir, options.workers, options.tool
     if data_dir is not None and not Path(data_dir).is_dir():
         raise MathforgeError(f"--data-dir: no such directory: {data_dir}")
-    if tool not in TOOL_CHOICES:
-        raise MathforgeError(f"--tool: must be one of {', '.join(TOOL_CHOICES)}; got '{tool}'")
     fmt, sources = load_source(path, fmt, spec, need_gold=data_dir is None)
     kind = detect_tool(path, sources) if tool == "auto" else (None if tool == "none" else tool)
     items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
-    grading_spec = spec.grading(extractor, rel_tol, timeout)
+    grading_spec = spec.grading(options.extractor, options.rel_tol, options.grade_timeout)
 
     # mathforge rows say which are tool-integrated; a harness file is one kind throughout.
     per_row = tool == "auto" and fmt == "mathforge"
@@ -124,13 +192,13 @@ def regrade_file(
     ]
     executions: dict[int, list[dict[str, Any]]] = {}
     if kind is not None and TOOL_KINDS[kind].answer_runs_program:
-        tasks, executions = _run_programs(tasks, exec_timeout, workers)
+        tasks, executions = _run_programs(tasks, options.exec_timeout, workers)
     graded = _grade_all(tasks, grading_spec, workers)
     rows = [
         _output_row(source, item, task, result, executions.get(index))
         for index, (source, item, task, result) in enumerate(zip(sources, items, tasks, graded, strict=True))
     ]
-    metrics = _metrics(rows, spec, fmt, path, data_dir, timeout, grading_spec.extractor)
+    metrics = _metrics(rows, spec, fmt, path, data_dir, options.grade_timeout, grading_spec.extractor)
     if kind is not None:
         metrics["tool"] = kind
         if executions:

@@ -18,11 +18,12 @@ from typing import Any
 
 from mathforge import grading
 from mathforge.backends import (
-    SERVED_BACKENDS,
     Backend,
     SamplingParams,
+    engine_class,
     load_backend,
     resolve_model,
+    serves_model,
 )
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
@@ -38,10 +39,6 @@ from mathforge.rundir import RunDir
 from mathforge.sandbox import Limits
 from mathforge.tool_kinds import TOOL_KINDS
 
-# How many prompts an engine takes at once when --batch-size is not given.
-# vLLM schedules its own continuous batches, so it gets many prompts at once.
-_DEFAULT_BATCH = {"hf": 8, "vllm": 256}
-
 
 @dataclass
 class RunResult:
@@ -55,28 +52,15 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> list[RunResult]:
     specs = [get_spec(name) for name in config.benchmarks]  # unknown names fail before the model loads
     engine_name, model_ref = resolve_model(config.model, config.backend)
     judge_ref = resolve_judge(config.judge, config.judge_backend) if config.judge else None
-    engine_options: dict[str, Any] = {
-        "dtype": config.dtype,
-        "device": config.device,
-        "n_ctx": config.n_ctx,
-        "n_threads": config.n_threads,
-        "base_url": config.base_url,
-        "api_key_env": config.api_key_env,
-        "concurrency": config.concurrency,
-        "max_retries": config.max_retries,
-        "request_timeout": config.request_timeout,
-        "tensor_parallel_size": config.tensor_parallel_size,
-        "gpu_memory_utilization": config.gpu_memory_utilization,
-    }
     # The sandbox is checked (and --require-isolation enforced) before a model is loaded.
     tool = _tool_use(config) if config.prompt in TOOL_KINDS else None
-    backend = load_backend(engine_name, model_ref, revision=config.revision, **engine_options)
+    backend = load_backend(engine_name, model_ref, **config.engine_options)
     judge: Judge | None = None
     try:
         if judge_ref is not None:
-            judge = _load_judge(config, judge_ref, (engine_name, model_ref), backend, engine_options)
+            judge = _load_judge(config, judge_ref, (engine_name, model_ref), backend)
         identity = backend.identity()
-        if engine_name in SERVED_BACKENDS and not config.model:  # the model the server said it serves
+        if serves_model(engine_name) and not config.model:  # the model the server said it serves
             config = config.model_copy(update={"model": identity["model"]})
         # Every benchmark's data, prompt and run directory are checked before the first token is generated.
         plans = [_plan(spec, config, backend, identity, judge, tool) for spec in specs]
@@ -107,14 +91,21 @@ def _load_judge(
     judge_ref: tuple[str, str],
     model_ref: tuple[str, str],
     backend: Backend,
-    engine_options: dict[str, Any],
 ) -> Judge:
-    """The --judge model, sharing the evaluated model's engine when it is the same model (no second load)."""
+    """The --judge model, sharing the evaluated model's engine when it is the same model (no second load).
+
+    A judge on another engine gets those of the evaluation's engine options that its engine also has (not the
+    revision), and the options given for its engine alone.
+    """
     cache = default_cache_path(config.out, config.judge)
     batch_size = config.batch_size or 8
-    if judge_ref == model_ref and config.revision is None:
+    if judge_ref == model_ref and config.engine_options.get("revision") is None:
         return Judge(backend, cache=cache, batch_size=batch_size, owns_backend=False)
-    return Judge.load(*judge_ref, cache=cache, batch_size=batch_size, **engine_options)
+    # The model's revision names a commit of the evaluated model, never of the judge.
+    fields = set(engine_class(judge_ref[0]).options.model_fields) - {"revision"}
+    shared = {key: value for key, value in config.engine_options.items() if key in fields}
+    options = {**shared, **config.judge_engine_options}
+    return Judge.load(*judge_ref, cache=cache, batch_size=batch_size, **options)
 
 
 @dataclass
@@ -165,11 +156,8 @@ def _plan(
         stop=prompter.stop,
     )
     grading_spec = spec.grading(config.extractor, config.rel_tol, config.grade_timeout)
-    # A server keeps --concurrency requests in flight; a few rounds of them per batch keep it busy.
-    default_batch = (
-        4 * config.concurrency if backend.name == "openai" else _DEFAULT_BATCH.get(backend.name, 1)
-    )
-    batch_size = config.batch_size or default_batch
+    default_batch_size: int = getattr(backend, "default_batch_size", 1)  # an attribute of each engine class
+    batch_size = config.batch_size or default_batch_size
     fingerprint = _fingerprint(spec, config, identity, prompter, params, grading_spec.extractor, batch_size)
     if judge is not None:  # only then: runs without a judge keep their fingerprint and directory
         fingerprint["judge"] = judge.fingerprint()
@@ -354,8 +342,8 @@ def _fingerprint(
         data = str(config.data_dir.resolve()) if config.data_dir else "hub"
     probe = prompter.render(Item(id="probe", question="{question}", gold="", choices=None))
     engine = {key: value for key, value in identity.items() if key != "path"}
-    if identity["backend"] == "hf":
-        engine["batch_size"] = batch_size  # batching changes sampling streams and padding numerics
+    if getattr(engine_class(identity["backend"]), "batch_changes_outputs", False):
+        engine["batch_size"] = batch_size
     return {
         "benchmark": spec.name,
         "data": data,
@@ -390,14 +378,8 @@ def _versions(*backends: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     packages = ["mathforge", "sympy", "latex2sympy2_extended"]
-    engine_packages = {
-        "llamacpp": ["llama-cpp-python"],
-        "hf": ["torch", "transformers"],
-        "vllm": ["vllm", "torch", "transformers"],
-        "openai": ["openai"],
-    }
     for backend in dict.fromkeys(backends):
-        packages += engine_packages.get(backend, [])
+        packages += getattr(engine_class(backend), "packages", ())
     found = {}
     for package in packages:
         with contextlib.suppress(PackageNotFoundError):

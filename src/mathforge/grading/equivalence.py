@@ -441,7 +441,7 @@ def _symbolic(pred: str, gold: str, rel_tol: float) -> Verdict:
 
 
 @functools.lru_cache(maxsize=4096)  # a gold is parsed once per sample, not once per completion
-def _parse(latex: str):  # noqa: ANN202 (a SymPy object)
+def _parse(latex: str):
     from latex2sympy2_extended import latex2sympy  # imported here: about a second, paid in the child
 
     latex = _DIGIT_PAREN.sub(r"\1\\cdot", latex)
@@ -452,7 +452,7 @@ def _parse(latex: str):  # noqa: ANN202 (a SymPy object)
         return None
 
 
-def _sympy_compare(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001 (SymPy objects)
+def _sympy_compare(a, b, rel_tol: float) -> Verdict:
     import sympy
 
     # MATH's complex-number answers write the imaginary unit as i.
@@ -477,7 +477,7 @@ def _sympy_compare(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001 (SymPy obje
     return _MISMATCH  # an equation against an expression, a set against a number, ...
 
 
-def _is_condition(x) -> bool:  # noqa: ANN001 (a SymPy object)
+def _is_condition(x) -> bool:
     """An inequality, "\\neq", or a chain of them ("0 < f(x) < 1" parses as a conjunction)."""
     import sympy
 
@@ -488,7 +488,7 @@ def _is_condition(x) -> bool:  # noqa: ANN001 (a SymPy object)
     return isinstance(x, (sympy.And, sympy.Or)) and all(_is_condition(arg) for arg in x.args)
 
 
-def _conditions_equal(a, b) -> Verdict:  # noqa: ANN001
+def _conditions_equal(a, b) -> Verdict:
     """Inequalities compare as the sets of values they allow, with each other or with intervals and unions:
     "-x > -1" is "x < 1", "x \\geq 5" is "[5, \\infty)", "1 \\le |z| \\le 3/2" is "[-3/2,-1] \\cup [1,3/2]"."""
     import sympy
@@ -505,7 +505,7 @@ def _conditions_equal(a, b) -> Verdict:  # noqa: ANN001
     return Verdict(True, "inequality") if _sets_equal(a, b) else _MISMATCH
 
 
-def _subjects(condition):  # noqa: ANN001, ANN202
+def _subjects(condition):
     """What a condition constrains: its free symbols and unknown functions ("f(x)")."""
     from sympy.core.function import AppliedUndef
 
@@ -513,7 +513,7 @@ def _subjects(condition):  # noqa: ANN001, ANN202
     return frozenset(undefined) if undefined else frozenset(condition.free_symbols)
 
 
-def _condition_set(condition):  # noqa: ANN001, ANN202
+def _condition_set(condition):
     """The real values a one-subject condition allows, or None. "0 < f(x) < 1" constrains the values of f(x)
     (a range), so f(x) is solved for as one unknown."""
     import sympy
@@ -529,13 +529,13 @@ def _condition_set(condition):  # noqa: ANN001, ANN202
         return None
 
 
-def _sets_equal(a, b) -> bool:  # noqa: ANN001
+def _sets_equal(a, b) -> bool:
     import sympy
 
     return a == b or sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet
 
 
-def _expressions_equal(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001
+def _expressions_equal(a, b, rel_tol: float) -> Verdict:
     import sympy
 
     difference = a - b
@@ -557,7 +557,7 @@ def _expressions_equal(a, b, rel_tol: float) -> Verdict:  # noqa: ANN001
     return _MISMATCH
 
 
-def _sample_values(difference, reference):  # noqa: ANN001, ANN202
+def _sample_values(difference, reference):
     """(difference, reference) evaluated at three random points of the free symbols; None if not numeric."""
     import random
 
@@ -579,7 +579,7 @@ def _sample_values(difference, reference):  # noqa: ANN001, ANN202
     return out
 
 
-def _equations_equal(a, b) -> Verdict:  # noqa: ANN001
+def _equations_equal(a, b) -> Verdict:
     """Two equations are the same when one side-difference is a non-zero constant times the other."""
     import sympy
 
@@ -591,7 +591,7 @@ def _equations_equal(a, b) -> Verdict:  # noqa: ANN001
     return Verdict(True, "equation") if same else _MISMATCH
 
 
-def _conversion_config():  # noqa: ANN202
+def _conversion_config():
     from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 
     return ConversionConfig(

@@ -21,6 +21,13 @@ _SPACES = re.compile(r"[ \t]*+")
 _SPACED_ARGUMENT = re.compile(r"\s++([^\s$]++)")  # "\boxed 5"
 
 
+def _after_spaces(text: str, at: int) -> int:
+    """Where the spaces and tabs from `at` on end."""
+    match = _SPACES.match(text, at)
+    assert match is not None  # the pattern matches the empty string too
+    return match.end()
+
+
 def brace_partners(text: str) -> dict[int, int]:
     """The index of each "{" mapped to that of its "}", found in one pass (unmatched braces are left out)."""
     partners: dict[int, int] = {}
@@ -52,7 +59,7 @@ def boxes(text: str) -> list[Box]:
     partners = brace_partners(text)
     found = []
     for match in starts:
-        brace = _SPACES.match(text, match.end()).end()
+        brace = _after_spaces(text, match.end())
         if text.startswith("{", brace):
             close = partners.get(brace)
             inner = None if close is None else slice(brace + 1, close)
@@ -272,7 +279,8 @@ class _NumericScanner:
     def expressions(self, start: int, end: int) -> list[tuple[int, int, bool]]:
         """(start, end, numeric) of each expression with digits in text[start:end], in order. Non-numeric ones
         ("x^2", "a_{37}", "3x", "\\frac{x}{2}") are listed too: a text that ends on one ends on no number."""
-        text, found, position = self.text, [], start
+        text, position = self.text, start
+        found: list[tuple[int, int, bool]] = []
         while True:
             match = _START.search(text, position, end)
             if match is None:
@@ -280,7 +288,8 @@ class _NumericScanner:
             at = match.start()
             if text[at] == "\\" and self._atom(at) is None:
                 # any other macro, with the scripts it carries ("\log_2", "\sum_{i=1}^{9}", "\text{ cm}^2")
-                position = self._skip_scripts(_MACRO.match(text, at).end())
+                macro = _MACRO.match(text, at)  # None: a lone backslash ends the text
+                position = self._skip_scripts(at + 1 if macro is None else macro.end())
                 continue
             if text[at] not in "\\.0123456789":  # a base with a script: "x^2", "(x+1)^2", "cm^2"
                 position = self._skip_scripts(at + 1)
@@ -317,7 +326,7 @@ class _NumericScanner:
         end, numeric = self._scripts(scan.end, scan.numeric)
         while True:
             times_ten = _TIMES_TEN.match(text, end)
-            nxt = times_ten.end() if times_ten else _SPACES.match(text, end).end()
+            nxt = times_ten.end() if times_ten else _after_spaces(text, end)
             if times_ten or text.startswith("\\", nxt):
                 following = self._atom(nxt)
             elif text.startswith("/", end):
@@ -352,15 +361,15 @@ class _NumericScanner:
     def _argument(self, at: int) -> tuple[int, str] | None:
         """A macro argument: "{...}" (nested braces kept), a macro, or one character ("\\frac13")."""
         text = self.text
-        at = _SPACES.match(text, at).end()
+        at = _after_spaces(text, at)
         if at >= len(text):
             return None
         if text[at] == "{":
             close = self.partners.get(at)
             return None if close is None else (close + 1, text[at + 1 : close])
         if text[at] == "\\":
-            macro = _MACRO.match(text, at)
-            return macro.end(), macro.group()
+            macro = _MACRO.match(text, at)  # None: a lone backslash ends the text
+            return None if macro is None else (macro.end(), macro.group())
         if text[at] in "}$":
             return None
         return at + 1, text[at]

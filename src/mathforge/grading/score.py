@@ -7,9 +7,20 @@ so that one completion gets the same verdict whichever command grades it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from mathforge.grading.equivalence import Verdict, grade
 from mathforge.grading.extract import EXTRACTORS, Extraction, asks_for_several, extract_answer
+
+
+class _ExtractOptions(TypedDict):
+    """`extract_answer`'s keyword arguments after the completion (a tool kind's `answer` takes the same)."""
+
+    extractor: str
+    choices: list[str] | None
+    truncated: bool
+    several: bool
+    boxed: str
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ def score(
     several answers are asked for; `truncated`: generation stopped at the token budget (then only a stated
     answer counts).
     """
-    options = {
+    options: _ExtractOptions = {
         "extractor": spec.extractor,
         "choices": choices,
         "truncated": truncated,

@@ -1,6 +1,7 @@
 """Prompt formats: how an item becomes the text a model continues, and where generation must stop.
 
-Formats are registered by name in `PROMPT_FORMATS`. Few-shot exemplars come from a prompt file in the layout
+Formats are registered by name in `PROMPT_FORMATS`, one class each (`@register`); the tool-integrated formats
+come from `mathforge.tool_kinds`, one per kind. Few-shot exemplars come from a prompt file in the layout
 of math-evaluation-harness (`<prompt-dir>/cot/<name>.md`, exemplars separated by two blank lines) or are drawn
 deterministically from the benchmark's train split.
 """
@@ -8,30 +9,26 @@ deterministically from the benchmark's train split.
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from mathforge.benchmarks import BenchmarkSpec, Item, load_items
 from mathforge.errors import MathforgeError, read_text
+from mathforge.tool_kinds import TOOL_KINDS, TOOL_STOPS, ToolKind
 
 __all__ = [
     "PROMPT_FORMATS",
-    "TOOL_FORMATS",
     "TOOL_STOPS",
+    "PromptContext",
+    "PromptFormat",
     "PromptConfig",
     "Prompter",
     "build_prompter",
     "question_with_choices",
 ]
-
-PROMPT_FORMATS = ("zero-shot", "few-shot", "chat", "custom", "pal", "tora")
-# Tool-integrated formats: the model writes Python that mathforge.sandbox runs (see mathforge.eval.tools).
-TOOL_FORMATS = ("pal", "tora")
-# math-evaluation-harness's query after the exemplars, and its stops: the exemplar separator, and the moment
-# the model would write a program's output itself.
-_TOOL_QUERY = {"pal": "Question: {question}", "tora": "Question: {question}\n\nSolution:"}
-TOOL_STOPS = ("\n\n---", "```output")
 
 # The JiuZhang-8B card's zero-shot prompt.
 ZERO_SHOT = "Solve the following problem step by step. Question: {question}\nSolution:"
@@ -76,36 +73,108 @@ def question_with_choices(item: Item) -> str:
     return f"{item.question}\nWhat of the following is the right choice? Explain your answer.\n{options}"
 
 
+ChatTemplate = Callable[[list[dict[str, str]]], str]
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    """What a prompt format builds from: the benchmark, the prompt options, the data and the engine's template."""
+
+    spec: BenchmarkSpec
+    config: PromptConfig
+    data_dir: Path | None = None
+    chat_template: ChatTemplate | None = None
+
+
+class PromptFormat(ABC):
+    """How items of a benchmark become prompts: `--prompt NAME`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def build(self, context: PromptContext) -> Prompter: ...
+
+
+PROMPT_FORMATS: dict[str, PromptFormat] = {}
+
+
+def register(cls: type[PromptFormat]) -> type[PromptFormat]:
+    PROMPT_FORMATS[cls.name] = cls()
+    return cls
+
+
 def build_prompter(
     spec: BenchmarkSpec,
     config: PromptConfig,
     data_dir: Path | None = None,
-    chat_template: Callable[[list[dict[str, str]]], str] | None = None,
+    chat_template: ChatTemplate | None = None,
 ) -> Prompter:
     if config.format not in PROMPT_FORMATS:
         raise MathforgeError(f"--prompt must be one of {', '.join(PROMPT_FORMATS)}, got '{config.format}'")
-    if config.format == "zero-shot":
+    return PROMPT_FORMATS[config.format].build(PromptContext(spec, config, data_dir, chat_template))
+
+
+@register
+class ZeroShot(PromptFormat):
+    name = "zero-shot"
+    description = "the JiuZhang-8B card's instruction, no exemplars"
+
+    def build(self, context: PromptContext) -> Prompter:
         return Prompter(
             lambda item: ZERO_SHOT.format(question=question_with_choices(item)),
-            BASE_MODEL_STOPS + config.stop,
-            {"format": "zero-shot"},
+            BASE_MODEL_STOPS + context.config.stop,
+            {"format": self.name},
         )
-    if config.format == "few-shot":
-        return _few_shot(spec, config, data_dir)
-    if config.format in TOOL_FORMATS:
-        return _tool(spec, config, data_dir)
-    if config.format == "custom":
-        if config.template_file is None:
+
+
+@register
+class FewShot(PromptFormat):
+    name = "few-shot"
+    description = "exemplars from the published prompt file, else drawn from the train split"
+
+    def build(self, context: PromptContext) -> Prompter:
+        return _few_shot(context.spec, context.config, context.data_dir)
+
+
+@register
+class Chat(PromptFormat):
+    name = "chat"
+    description = "the model's chat template, with a step-by-step \\boxed{} instruction"
+
+    def build(self, context: PromptContext) -> Prompter:
+        return _chat(context.config, context.chat_template)
+
+
+@register
+class Custom(PromptFormat):
+    name = "custom"
+    description = "your own jinja2 template (--prompt-template)"
+
+    def build(self, context: PromptContext) -> Prompter:
+        template = context.config.template_file
+        if template is None:
             raise MathforgeError("--prompt custom needs --prompt-template FILE")
-        return Prompter(
-            _template_renderer(config.template_file),
-            config.stop,
-            {"format": "custom", "template": str(config.template_file)},
-        )
-    return _chat(config, chat_template)
+        return Prompter(_template_renderer(template), context.config.stop, {"format": self.name, "template": str(template)})
 
 
-def _chat(config: PromptConfig, chat_template: Callable[[list[dict[str, str]]], str] | None) -> Prompter:
+class ToolPrompt(PromptFormat):
+    """A tool kind's prompt: math-evaluation-harness's exemplars for it, then its query."""
+
+    def __init__(self, kind: ToolKind) -> None:
+        self.kind = kind
+        self.name = kind.name  # type: ignore[misc]  # an instance per kind, named after it
+        self.description = f"tool-integrated: {kind.description}"  # type: ignore[misc]
+
+    def build(self, context: PromptContext) -> Prompter:
+        return _tool(self.kind, context.spec, context.config, context.data_dir)
+
+
+for _kind in TOOL_KINDS.values():
+    PROMPT_FORMATS[_kind.name] = ToolPrompt(_kind)
+
+
+def _chat(config: PromptConfig, chat_template: ChatTemplate | None) -> Prompter:
     if chat_template is None:
         raise MathforgeError("--prompt chat needs a backend with a chat template")
     user_message = (
@@ -179,7 +248,7 @@ def _few_shot(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) 
     )
 
 
-def _tool(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) -> Prompter:
+def _tool(kind: ToolKind, spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) -> Prompter:
     """PAL or ToRA with math-evaluation-harness's exemplars: the file, stripped, then a blank line, then the query."""
     path = _find_prompt_file(spec, config, data_dir, kind=config.format)
     if path is None:
@@ -192,12 +261,11 @@ def _tool(spec: BenchmarkSpec, config: PromptConfig, data_dir: Path | None) -> P
         blocks = demo.split("\n\n---\n\n")
         header = 0 if "Question:" in blocks[0] else 1  # tora/math.md opens with guidelines, pal files don't
         demo = "\n\n---\n\n".join(blocks[: header + config.shots])
-    query = _TOOL_QUERY[config.format]
     return Prompter(
-        lambda item: f"{demo}\n\n" + query.format(question=question_with_choices(item)),
-        TOOL_STOPS + config.stop,
-        {"format": config.format, "prompt_file": str(path)},
-        tool=config.format,
+        lambda item: f"{demo}\n\n" + kind.query.format(question=question_with_choices(item)),
+        kind.stops + config.stop,
+        {"format": kind.name, "prompt_file": str(path)},
+        tool=kind.name,
     )
 
 

@@ -14,16 +14,27 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeGuard
 
+from pydantic import Field
+
+from mathforge.config import Options
 from mathforge.errors import MathforgeError
 
 METRICS_FILE = "metrics.json"
+
+
+class ReportOptions(Options):
+    """The options of `mathforge report` (the run directories are its arguments)."""
+
+    cli_names: ClassVar[dict[str, str]] = {"fmt": "format"}
+
+    fmt: str = Field("markdown", description="markdown or csv")
+    best_of_prompts: bool = Field(False, description="Take the better of zero-shot and few-shot per benchmark")
+    metric: str = Field("acc", description="Metric to tabulate: acc, maj@K, pass@K")
+
 FORMATS = ("markdown", "csv")
 MISSING_MD = "–"
-# Same order as mathforge.prompts.PROMPT_FORMATS; repeated here so that reading JSON files does not import
-# the prompt machinery. Unknown formats go after these, alphabetically.
-_PROMPT_ORDER = ("zero-shot", "few-shot", "chat", "custom")
 _NO_PROMPT = "default"  # label for runs whose metrics.json has no "prompt" (older runs)
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
@@ -153,7 +164,7 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
                 ]
                 if not candidates:
                     continue
-                # max() keeps the first of equal values, so ties go to the earlier prompt in _PROMPT_ORDER.
+                # max() keeps the first of equal values, so ties go to the earlier prompt in PROMPT_FORMATS.
                 best = max(candidates, key=lambda c: c.value)
                 cells[model, col.label] = best
                 if len(prompts_of[bench]) > 1:
@@ -186,7 +197,7 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
 _NON_METRICS = {"n", "samples_per_item", "tokens_generated", "wall_seconds", "tokens_per_second"}
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -206,7 +217,11 @@ def _prompt(run: dict[str, Any]) -> str:
 
 
 def _prompt_key(prompt: str) -> tuple[int, str]:
-    return (_PROMPT_ORDER.index(prompt) if prompt in _PROMPT_ORDER else len(_PROMPT_ORDER), prompt)
+    """Registry order (mathforge.prompts.PROMPT_FORMATS), then unknown formats alphabetically."""
+    from mathforge.prompts import PROMPT_FORMATS
+
+    order = list(PROMPT_FORMATS)
+    return (order.index(prompt) if prompt in order else len(order), prompt)
 
 
 def _finished(run: dict[str, Any]) -> datetime:

@@ -29,7 +29,7 @@ from typing import Any
 from mathforge.errors import MathforgeError
 from mathforge.sandbox import isolation
 from mathforge.sandbox.cgroup import make_cgroup
-from mathforge.sandbox.types import ExecResult, Limits
+from mathforge.sandbox.types import ExecResult, Limits, Status
 
 _BOOTSTRAP = (Path(__file__).with_name("_bootstrap.py")).read_text(encoding="utf-8")
 _READ_CHUNK = 65536
@@ -213,8 +213,10 @@ class _Child:
             os.close(request_read)
             os.close(reply_write)
         self.alive = True
-        self._stdout = _Stream(self.process.stdout.fileno(), self.limits.max_output_bytes)
-        self._stderr = _Stream(self.process.stderr.fileno(), self.limits.max_output_bytes)
+        stdout, stderr = self.process.stdout, self.process.stderr
+        assert stdout is not None and stderr is not None  # both opened with subprocess.PIPE
+        self._stdout = _Stream(stdout.fileno(), self.limits.max_output_bytes)
+        self._stderr = _Stream(stderr.fileno(), self.limits.max_output_bytes)
         for fd in (self._stdout.fd, self._stderr.fd, self._reply, self._request):
             os.set_blocking(fd, False)
 
@@ -323,7 +325,8 @@ class _Child:
 
     def _result(self, reply: dict[str, Any] | None, timed_out: bool, seconds: float) -> ExecResult:
         returncode = None if reply is None else reply["returncode"]
-        status, error = "ok", None
+        status: Status = "ok"
+        error: str | None = None
         if reply is not None:
             status, error = reply["status"], reply["error"]
         elif timed_out:
@@ -375,6 +378,8 @@ class _Child:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         for handle in (self.process.stdout, self.process.stderr):
+            if handle is None:  # never: both are opened with subprocess.PIPE
+                continue
             with contextlib.suppress(OSError):
                 handle.close()
         for fd in (self._request, self._reply):

@@ -1,0 +1,297 @@
+"""One configuration system for every command: typed options, read from YAML, overridden by flags.
+
+A command declares its options once, as a pydantic model derived from `Options` (a field's `description` is
+its `--help` text). From that one declaration:
+
+- `cli_parameters` makes the command's typer options (`--max-new-tokens` for `max_new_tokens`; a field can
+  take another flag name through `Options.cli_names`, e.g. `benchmarks` is `--bench`);
+- `read_config_file` reads a YAML (or JSON) file keyed by the options' own names (`bench: gsm8k`,
+  `max_new_tokens: 512`; dashes and underscores both accepted), remembering each key's line;
+- `resolve` merges the file with the flags given on the command line (flags win), validates, and turns any
+  problem into one line naming `FILE:line` and the key, or the flag.
+
+The data and train commands use the same three pieces, so that every command reads configs and reports
+mistakes the same way (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+
+from mathforge.errors import MathforgeError, read_text
+
+T = TypeVar("T")
+
+
+def one_of(value: T, choices: Iterable[Any]) -> T:
+    """`value` if it is among `choices` (None passes: "not set"); else the one wording every option uses."""
+    choices = list(choices)
+    if value is not None and value not in choices:
+        raise ValueError(f"must be one of {', '.join(map(str, choices))}; got '{value}'")
+    return value
+
+
+M = TypeVar("M", bound="Options")
+
+
+class Options(BaseModel):
+    """Base of every command's options model: unknown keys are errors; a comma string fills a list field."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Fields whose flag has another name (so that errors and config keys say what the user types).
+    cli_names: ClassVar[dict[str, str]] = {}
+    # Fields whose value must be one of a list, and where the list comes from (a registry, read when checked).
+    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {}
+    # Fields that are not flags (filled by the command, or read back from a run's saved config).
+    internal: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _comma_lists(cls, value: Any, info: Any) -> Any:
+        """`bench: gsm8k,math` and `--k 1,4` as lists; repeatable options keep their strings whole."""
+        field = cls.model_fields[info.field_name]
+        if not _is_list(field.annotation) or value is None or isinstance(value, list | tuple):
+            return value
+        if not isinstance(value, str):  # `k: 4` in a file
+            return [value]
+        if _repeatable(field):  # `stop: END` in a file is one stop string, commas and all
+            return [value]
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    @field_validator("*")
+    @classmethod
+    def _among_choices(cls, value: Any, info: ValidationInfo) -> Any:
+        known = cls.choices.get(info.field_name or "")
+        return one_of(value, known()) if known is not None else value
+
+    @classmethod
+    def option_name(cls, field_name: str) -> str:
+        """The field's flag, without dashes: `bench` for `benchmarks`."""
+        return cls.cli_names.get(field_name, field_name).replace("_", "-")
+
+    @classmethod
+    def field_for_key(cls, key: str) -> str | None:
+        """The field a config key or flag name means (`bench`, `max-new-tokens`, `max_new_tokens`)."""
+        normal = key.replace("-", "_")
+        for name in cls.model_fields:
+            if normal in (name, cls.option_name(name).replace("-", "_")):
+                return name
+        return None
+
+
+@dataclass
+class ConfigFile:
+    """A config file's top-level values, with the line of each key (for `FILE:line` errors)."""
+
+    path: Path
+    values: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+    saved: bool = False  # the resolved options a finished run recorded (not a file a person wrote)
+
+    def where(self, key: str) -> str:
+        return f"{self.path}:{self.lines[key]}" if key in self.lines else str(self.path)
+
+
+def read_config_file(path: str | Path, section: str | None = None) -> ConfigFile:
+    """The mapping in a YAML or JSON file; with `section`, the mapping under that key when the file is a run's
+    results (it has a "fingerprint": a metrics.json keeps its resolved options under "config")."""
+    import yaml
+
+    path = Path(path)
+    text = read_text(path, "--config")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise MathforgeError(f"{path}{line}: not valid YAML ({reason})") from None
+    if data is None:
+        return ConfigFile(path, {})
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise MathforgeError(f"{path}: expected a mapping of option names to values, got {type(data).__name__}")
+    saved = section is not None and isinstance(data.get(section), dict) and "fingerprint" in data
+    if saved:
+        node = next(v for k, v in node.value if k.value == section)
+        data = data[section]
+    lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+    return ConfigFile(path, {str(k): v for k, v in data.items()}, lines, saved=saved)
+
+
+def resolve(
+    model: type[M],
+    file: ConfigFile | None,
+    flags: Mapping[str, Any],
+    extra_keys: Mapping[str, str] | None = None,
+) -> M:
+    """The options of `file` overridden by `flags` (field name -> value, only those given on the command line).
+
+    `extra_keys`: further accepted keys (field name -> flag name) that the model's own validators take out of
+    the values (the engine options of `eval`).
+    """
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # field -> the file key it came from
+    extra_keys = dict(extra_keys or {})
+    for key, value in (file.values if file else {}).items():
+        name = model.field_for_key(key) or _extra_field(key, extra_keys)
+        if name is None:  # internal fields are accepted: a run's saved config holds them
+            known = sorted({model.option_name(n) for n in model.model_fields if n not in model.internal}
+                           | set(extra_keys.values()))
+            hint = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            assert file is not None
+            raise MathforgeError(f"{file.where(key)}: unknown key '{key}'{suggestion}")
+        values[name] = value
+        origin[name] = key
+    for key, value in flags.items():
+        name = model.field_for_key(key) or _extra_field(key, extra_keys)
+        if name is None:
+            raise MathforgeError(f"unknown option '{key}'")
+        values[name] = value
+        origin.pop(name, None)
+    try:
+        return model(**values)
+    except ValidationError as error:
+        raise _one_line(model, error, file, origin, extra_keys) from None
+    except MathforgeError as error:  # a validator that names a key itself
+        raise _locate(error, file, origin, extra_keys) from None
+
+
+def _extra_field(key: str, extra_keys: Mapping[str, str]) -> str | None:
+    normal = key.replace("-", "_")
+    for name, flag in extra_keys.items():
+        if normal in (name, flag.replace("-", "_")):
+            return name
+    return None
+
+
+def _one_line(
+    model: type[Options],
+    error: ValidationError,
+    file: ConfigFile | None,
+    origin: Mapping[str, str],
+    extra_keys: Mapping[str, str],
+) -> MathforgeError:
+    first = error.errors()[0]
+    name = next((str(part) for part in first["loc"] if isinstance(part, str)), None)
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing" and name is not None:  # as click says it for a required flag
+        return MathforgeError(f"Missing option '--{extra_keys.get(name) or model.option_name(name)}'")
+    if name is None:  # a rule across options: its message names them
+        return MathforgeError(f"invalid options: {message}")
+    if file is not None and name in origin:
+        return MathforgeError(f"{file.where(origin[name])}: key '{origin[name]}': {message}")
+    flag = extra_keys.get(name) or model.option_name(name)
+    return MathforgeError(f"invalid option --{flag}: {message}")
+
+
+def _locate(
+    error: MathforgeError, file: ConfigFile | None, origin: Mapping[str, str], extra_keys: Mapping[str, str]
+) -> MathforgeError:
+    """Put `FILE:line` in front of an error about an option that came from the config file."""
+    key = getattr(error, "key", None)
+    if file is not None and isinstance(key, str) and key in origin:
+        return MathforgeError(f"{file.where(origin[key])}: key '{origin[key]}': {error.args[0]}")
+    return error
+
+
+class OptionError(MathforgeError):
+    """An error about one option (`key`: its field name), raised by a model validator."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# --- the command line -----------------------------------------------------------------------------------
+
+
+def cli_parameters(model: type[Options], skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """One typer option per field of `model` (help from the field's description, default from its default)."""
+    import typer
+
+    parameters = []
+    for name, info in model.model_fields.items():
+        if name in model.internal or name in skip:
+            continue
+        flag = "--" + model.option_name(name)
+        annotation = _cli_type(info)
+        decls = [flag] if not _is_bool(info.annotation) else [f"{flag}/--no-{flag[2:]}"]
+        option = typer.Option(*decls, help=info.description or "", show_default=_shows_default(info))
+        parameters.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[annotation, option],
+                default=_cli_default(info),
+            )
+        )
+    return parameters
+
+
+def explicit_flags(context: Any, names: list[str]) -> dict[str, Any]:
+    """The parameters among `names` that the user set on the command line (not left at their defaults)."""
+    found = {}
+    for name in names:
+        source = context.get_parameter_source(name)
+        # By name: recent typers vendor their own click, with their own ParameterSource enum.
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            found[name] = context.params[name]
+    return found
+
+
+def _cli_type(info: FieldInfo) -> Any:
+    annotation: Any = info.annotation
+    if info.is_required():
+        annotation = annotation | None  # the value may come from --config instead
+    if _repeatable(info):
+        return list[str] | None
+    if _is_list(annotation):
+        return str | None  # comma-separated; `Options` splits it
+    inner = _without_none(annotation)
+    if get_origin(inner) is typing.Literal:
+        return str if info.default is not None else str | None
+    return annotation
+
+
+def _cli_default(info: FieldInfo) -> Any:
+    if info.is_required():
+        return None  # may come from --config: `resolve` says it is missing once both are merged
+    if info.default_factory is not None or _is_list(info.annotation):
+        return None
+    return info.default
+
+
+def _shows_default(info: FieldInfo) -> bool:
+    return not info.is_required() and info.default is not None and not _is_list(info.annotation) and info.default_factory is None
+
+
+def _repeatable(info: FieldInfo) -> bool:
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("repeatable"))
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(_without_none(annotation)) is list
+
+
+def _is_bool(annotation: Any) -> bool:
+    return _without_none(annotation) is bool
