@@ -85,13 +85,15 @@ def _eval_parameters() -> list[inspect.Parameter]:
     return [
         context,
         *parameters,
-        _config_parameter(),
+        _config_parameter(saved_runs=True),
         inspect.Parameter("quiet", keyword, annotation=quiet, default=False),
     ]
 
 
-def _config_parameter() -> inspect.Parameter:
-    help_text = "YAML file of options keyed by their names (or a run's metrics.json); flags override it"
+def _config_parameter(saved_runs: bool = False) -> inspect.Parameter:
+    help_text = "YAML file of options keyed by their names; flags override it"
+    if saved_runs:
+        help_text += " (a run's metrics.json repeats that run)"
     return inspect.Parameter(
         "config",
         inspect.Parameter.KEYWORD_ONLY,

@@ -144,13 +144,15 @@ def resolve(
     origin: dict[str, str] = {}  # field -> the file key it came from
     extra_keys = dict(extra_keys or {})
     for key, value in (file.values if file else {}).items():
+        assert file is not None
         name = model.field_for_key(key) or _extra_field(key, extra_keys)
-        if name is None:  # internal fields are accepted: a run's saved config holds them
-            known = sorted({model.option_name(n) for n in model.model_fields if n not in model.internal}
-                           | set(extra_keys.values()))
+        if name is None or (name in model.internal and not file.saved):  # a saved run's are read back
+            known = sorted(
+                {model.option_name(n) for n in model.model_fields if n not in model.internal}
+                | set(extra_keys.values())
+            )
             hint = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            assert file is not None
             raise MathforgeError(f"{file.where(key)}: unknown key '{key}'{suggestion}")
         values[name] = value
         origin[name] = key

@@ -55,7 +55,8 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         ("dtype: float8\nbackend: hf\n", r"run.yaml:1: key 'dtype': invalid option --dtype: must be one of auto"),
         ("bench: [gsm8k\n", r"run.yaml:2: not valid YAML \(expected ',' or '\]'"),
         ("- gsm8k\n", r"run.yaml: expected a mapping of option names to values, got list"),
-        ("engine_options: {}\nfresh: true\nconfig: x\n", r"run.yaml:3: unknown key 'config'"),
+        ("fresh: true\nconfig: x\n", r"run.yaml:2: unknown key 'config'"),
+        ("fresh: true\nengine_options: {n_ctx: 5}\n", r"run.yaml:2: unknown key 'engine_options'"),
     ],
 )
 def test_bad_config_files_give_file_line_and_key(tmp_path: Path, text: str, pattern: str) -> None:
@@ -154,3 +155,28 @@ def test_regrade_reads_its_options_from_a_file_too(tmp_path: Path) -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1])["acc"] == 100.0
     config.write_text("json: true\n")
     assert_one_line_error(_mathforge("regrade", str(rows), "--config", str(config)), r"Missing option '--bench'")
+
+
+def test_a_repeated_run_keeps_its_judges_options_and_takes_saved_ones_only_where_they_fit(tmp_path: Path) -> None:
+    config = EvalConfig.build(model="x.gguf", judge="org/judge", dtype="bfloat16", n_ctx=1024)
+    file = tmp_path / "metrics.json"
+    file.write_text(json.dumps({"fingerprint": {}, "config": config.model_dump(mode="json")}, indent=2))
+    again = EvalConfig.from_file(file)
+    assert again.judge_engine_options == {"dtype": "bfloat16"} and again.engine_options["n_ctx"] == 1024
+    # The same run on another engine: the saved llamacpp options do not fit it and are left out, not refused.
+    other = EvalConfig.from_file(file, {"model": "org/other", "revision": "v2"})
+    assert other.engine_options == {"dtype": "auto", "device": None, "revision": "v2"}
+    assert other.judge_engine_options == {}  # the judge now shares the model's engine
+
+
+def test_the_judge_never_gets_the_models_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mathforge.eval import judge, runner
+
+    loaded: dict[str, object] = {}
+    monkeypatch.setattr(judge.Judge, "load", classmethod(lambda cls, *ref, **options: loaded.update(options)))
+    config = EvalConfig.build(model="org/model", revision="v2", judge="org/judge", device="cpu")
+    runner._load_judge(config, ("hf", "org/judge"), ("hf", "org/model"), backend=None)  # type: ignore[arg-type]
+    assert loaded["device"] == "cpu" and loaded["dtype"] == "auto" and "revision" not in loaded
+    config = EvalConfig.build(model="m.gguf", judge="org/judge", device="cuda", n_ctx=1024)
+    runner._load_judge(config, ("hf", "org/judge"), ("llamacpp", "m.gguf"), backend=None)  # type: ignore[arg-type]
+    assert loaded["device"] == "cuda" and "n_ctx" not in loaded

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError, model_validator
 
+from mathforge.backends import BACKENDS
 from mathforge.config import OptionError, Options
 
 
@@ -23,7 +24,7 @@ class UsesEngine(Options):
         None, description="GGUF file, HF hub id or local directory [default: the packaged Gemma 3 270M]"
     )
     backend: str | None = Field(
-        None, description="llamacpp, hf, vllm or openai [default: llamacpp for .gguf files, else hf]"
+        None, description=f"{', '.join(BACKENDS)} [default: llamacpp for .gguf files, else hf]"
     )
     # The chosen engine's options, all of them (defaults filled in): filled from the engine keys given.
     engine_options: dict[str, Any] = Field(default_factory=dict)
@@ -38,26 +39,26 @@ class UsesEngine(Options):
 
         models = engine_options()
         keys = {name for model in models.values() for name in model.model_fields}
-        # Given keys win over a saved run's engine_options (a flag overrides the repeated run).
-        given = {key: data[key] for key in list(data) if key in keys}
+        given = {key: data[key] for key in list(data) if key in keys}  # flags and a person's config file
         data = {key: value for key, value in data.items() if key not in keys}
-        given = {**(data.pop("engine_options", None) or {}), **given}
+        saved = data.pop("engine_options", None) or {}  # a repeated run's: kept where the engine takes them
+        saved_judge = data.pop("judge_engine_options", None) or {}
         backend, judge_backend = data.get("backend"), data.get("judge_backend")
         if backend not in (None, *BACKENDS) or judge_backend not in (None, *BACKENDS):
             return {**data, "engine_options": {}}  # the field's own check says what is wrong
         engine = engine_for(data.get("model"), backend)
         judge = engine_for(data["judge"], judge_backend) if data.get("judge") else None
-        takes = set(models[engine].model_fields) | (set(models[judge].model_fields) if judge else set())
+        own_fields = set(models[engine].model_fields)
+        # The judge's own options: those its engine takes and the model's does not (the shared ones, but the
+        # revision, reach it from the model's options; see eval.runner._load_judge).
+        judge_fields = set(models[judge].model_fields) - own_fields if judge else set()
         for key in given:
-            if key not in takes:
-                model = models[engine]
-                flags = ", ".join(f"--{model.option_name(name)}" for name in model.model_fields)
-                option = _engine_flag(models, key)
-                raise OptionError(key, f"--{option} is not an option of the {engine} engine (its options: {flags})")
-        own = {key: value for key, value in given.items() if key in models[engine].model_fields}
-        judged = {key: value for key, value in given.items() if judge and key in models[judge].model_fields}
+            if key not in own_fields | judge_fields:
+                raise OptionError(key, _not_an_option(models, key, engine, judge))
+        own = {**_only(saved, own_fields), **_only(given, own_fields)}
         resolved = {**data, "engine_options": _engine_model(models, engine, own).model_dump(mode="python")}
         if "judge_engine_options" in cls.model_fields:
+            judged = {**_only(saved_judge, judge_fields), **_only(given, judge_fields)}
             for_judge = _engine_model(models, judge, judged).model_dump(mode="python") if judge else {}
             # Only what was given: the judge's engine takes its own defaults for the rest.
             resolved["judge_engine_options"] = {key: for_judge[key] for key in judged}
@@ -66,8 +67,6 @@ class UsesEngine(Options):
 
 
 def _backends() -> Iterable[str]:
-    from mathforge.backends import BACKENDS
-
     return BACKENDS
 
 
@@ -91,17 +90,30 @@ def _engine_model(models: dict[str, type[Options]], engine: str, given: dict[str
         raise OptionError(key, f"invalid option --{_engine_flag(models, key)}: {message}") from None
 
 
-def keep_own_engine_keys(values: dict[str, Any]) -> None:
-    """Drop the other engines' options from an old run's flat config (before engine_options existed)."""
-    from mathforge.backends import BACKENDS, engine_for, engine_options
+def nest_saved_engine_keys(values: dict[str, Any]) -> None:
+    """An old run's flat config (every engine's options at the top level, before engine_options existed): its
+    engine keys move under engine_options, where they count as saved, not as given."""
+    from mathforge.backends import engine_options
 
-    backend = values.get("backend")
-    if backend is not None and backend not in BACKENDS:
-        return
-    models = engine_options()
-    own = set(models[engine_for(values.get("model"), backend)].model_fields)
-    for key in {name for model in models.values() for name in model.model_fields} - own:
-        values.pop(key, None)
+    keys = {name for model in engine_options().values() for name in model.model_fields}
+    values["engine_options"] = {key: values.pop(key) for key in list(values) if key in keys}
+
+
+def _only(values: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key in fields}
+
+
+def _not_an_option(models: dict[str, type[Options]], key: str, engine: str, judge: str | None) -> str:
+    def flags(name: str) -> str:
+        return ", ".join(f"--{models[name].option_name(field)}" for field in models[name].model_fields)
+
+    option = f"--{_engine_flag(models, key)}"
+    if judge in (None, engine):
+        return f"{option} is not an option of the {engine} engine (its options: {flags(engine)})"
+    return (
+        f"{option} is not an option of the {engine} engine or of the judge's {judge} engine "
+        f"({engine}: {flags(engine)}; {judge}: {flags(judge)})"
+    )
 
 
 def _engine_flag(models: dict[str, type[Options]], key: str) -> str:

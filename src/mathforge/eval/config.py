@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from mathforge.backends.options import UsesEngine, engine_flags, keep_own_engine_keys
+from mathforge.backends.options import UsesEngine, engine_flags, nest_saved_engine_keys
 from mathforge.config import read_config_file, resolve
 from mathforge.prompts import PROMPT_FORMATS
 
@@ -75,7 +75,7 @@ class EvalConfig(UsesEngine):
         "gemma3-270m, HF hub id or local directory (its verdicts are cached under --out/judge-cache)",
     )
     judge_backend: str | None = Field(
-        None, description="llamacpp or hf for --judge [default: from the judge model]"
+        None, description="Engine for --judge, as --backend [default: from the judge model]"
     )
     rel_tol: float = Field(
         0.0,
@@ -181,14 +181,14 @@ class EvalConfig(UsesEngine):
         """Options from a YAML file (or a run's metrics.json, whose "config" it reads), overridden by `flags`.
 
         Repeating a run resumes it: its saved `fresh` is not repeated (it would discard the run). Runs saved
-        before engine options were kept apart hold every engine's options at the top level: only the chosen
-        engine's are read back.
+        before engine options were kept apart hold every engine's options at the top level: they are read as
+        saved options, which the chosen engine takes where it has them (not checked like given ones).
         """
         file = read_config_file(path, section="config")
         if file.saved:
             file.values.pop("fresh", None)
             if "engine_options" not in file.values:
-                keep_own_engine_keys(file.values)
+                nest_saved_engine_keys(file.values)
         return resolve(cls, file, flags or {}, engine_flags())
 
 
