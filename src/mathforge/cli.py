@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import typer
 from pydantic import Field
 
-from mathforge.config import Options, cli_parameters, explicit_flags, read_config_file, resolve
+from mathforge.config import Options, cli_parameters, explicit_flags
 from mathforge.errors import MathforgeError
 
 app = typer.Typer(
@@ -28,14 +28,10 @@ app = typer.Typer(
 )
 
 
-def options_command(
-    name: str, options: Callable[[], type[Options]], engine_keys: bool = False
-) -> Callable[[Any], Any]:
-    """Register `function(opts, **arguments)` as command `name`, its flags generated from the options model.
-
-    The command's own parameters (positional arguments such as a file) stay as `function` declares them; the
-    flags come from the model's fields, and `--config FILE` reads the same options from YAML (flags win).
-    """
+def options_command(name: str, options: Callable[[], type[Options]]) -> Callable[[Any], Any]:
+    """Register `function(opts, **own)` as command `name`: its flags come from the options model (`opts`), its
+    own parameters (a file argument, --quiet) stay as `function` declares them, and `--config FILE` reads the
+    same options from YAML (flags win)."""
 
     def register(function: Any) -> Any:
         model = options()
@@ -44,75 +40,31 @@ def options_command(
         def command(context: typer.Context, **values: Any) -> None:
             arguments = {p.name: values.pop(p.name) for p in own}
             config_file = values.pop("config")
-            flags = explicit_flags(context, list(values))
-            extra = _engine_flags() if engine_keys else None
-            opts = resolve(model, read_config_file(config_file) if config_file else None, flags, extra)
-            function(opts, **arguments)
+            function(model.load(config_file, explicit_flags(context, list(values))), **arguments)
 
         command.__doc__ = function.__doc__
         context = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-        flags = [*cli_parameters(model), *(_engine_parameters() if engine_keys else [])]
-        app.command(name)(_command_with(command, [context, *own, *_unique(flags), _config_parameter()]))
+        flags = [*cli_parameters(model), *model.extra_parameters()]
+        config_help = "YAML file of options keyed by their names; flags override it" + (
+            " (a run's metrics.json repeats that run)" if model.repeats_runs else ""
+        )
+        config = inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[Path | None, typer.Option(help=config_help)],
+            default=None,
+        )
+        app.command(name)(_command_with(command, [context, *own, *_unique(flags), config]))
         return function
 
     return register
 
 
-def _eval(context: typer.Context, **values: Any) -> None:
-    """Evaluate a model on math benchmarks; re-running the same command resumes.
-
-    Every option can also come from a YAML file (--config), keyed by the option's name; flags override it.
-    """
-    from mathforge.eval import EvalConfig, evaluate
-
-    config_file, quiet = values.pop("config"), values.pop("quiet")
-    flags = explicit_flags(context, list(values))
-    config = EvalConfig.from_file(config_file, flags) if config_file else EvalConfig.build(**flags)
-    if config.data_dir is not None and not config.data_dir.is_dir():
-        raise MathforgeError(f"--data-dir: no such directory: {config.data_dir}")
-    results = evaluate(config, show_progress=not quiet)
-    _print_results(results)
-
-
-def _eval_parameters() -> list[inspect.Parameter]:
-    """eval's flags: its own options, each engine's options (each name once), --config and --quiet."""
-    from mathforge.eval import EvalConfig
-
-    parameters = _unique([*cli_parameters(EvalConfig), *_engine_parameters()])
-    quiet = Annotated[bool, typer.Option(help="No progress bar")]
-    context = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    return [
-        context,
-        *parameters,
-        _config_parameter(saved_runs=True),
-        inspect.Parameter("quiet", keyword, annotation=quiet, default=False),
-    ]
-
-
-def _config_parameter(saved_runs: bool = False) -> inspect.Parameter:
-    help_text = "YAML file of options keyed by their names; flags override it"
-    if saved_runs:
-        help_text += " (a run's metrics.json repeats that run)"
-    return inspect.Parameter(
-        "config",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[Path | None, typer.Option(help=help_text)],
-        default=None,
-    )
-
-
-def _engine_parameters() -> list[inspect.Parameter]:
-    """Every engine's options as flags (an option several engines take, such as --n-ctx, once)."""
-    from mathforge.backends import engine_options
-
-    return _unique([p for model in engine_options().values() for p in cli_parameters(model)])
-
-
-def _engine_flags() -> dict[str, str]:
-    from mathforge.backends.options import engine_flags
-
-    return engine_flags()
+def _command_with(function: Any, parameters: list[inspect.Parameter]) -> Any:
+    """`function` (taking **values) with `parameters` as its signature, as typer reads commands."""
+    function.__signature__ = inspect.Signature(parameters)
+    function.__annotations__ = {p.name: p.annotation for p in parameters}
+    return function
 
 
 def _unique(parameters: list[inspect.Parameter]) -> list[inspect.Parameter]:
@@ -123,14 +75,23 @@ def _unique(parameters: list[inspect.Parameter]) -> list[inspect.Parameter]:
     return list(first.values())
 
 
-def _command_with(function: Any, parameters: list[inspect.Parameter]) -> Any:
-    """`function` (taking **values) with `parameters` as its signature, as typer reads commands."""
-    function.__signature__ = inspect.Signature(parameters)
-    function.__annotations__ = {p.name: p.annotation for p in parameters}
-    return function
+def _eval_options() -> type[Options]:
+    from mathforge.eval import EvalConfig
+
+    return EvalConfig
 
 
-app.command("eval")(_command_with(_eval, _eval_parameters()))
+@options_command("eval", _eval_options)
+def _eval(opts: Any, quiet: Annotated[bool, typer.Option(help="No progress bar")] = False) -> None:
+    """Evaluate a model on math benchmarks; re-running the same command resumes.
+
+    Every option can also come from a YAML file (--config), keyed by the option's name; flags override it.
+    """
+    from mathforge.eval import evaluate
+
+    if opts.data_dir is not None and not opts.data_dir.is_dir():
+        raise MathforgeError(f"--data-dir: no such directory: {opts.data_dir}")
+    _print_results(evaluate(opts, show_progress=not quiet))
 
 
 def _print_results(results: list) -> None:
@@ -305,25 +266,16 @@ def _score_options() -> type[Options]:
     return ScoreOptions
 
 
-@options_command("score", _score_options, engine_keys=True)
+@options_command("score", _score_options)
 def _score(
     opts: Any, file: Annotated[Path, typer.Argument(help="JSONL file with one text per row")]
 ) -> None:
     """Score texts under a model: each row gets tokens, nll (mean negative log-likelihood, nats) and ppl."""
     import json
 
-    from mathforge.scoring import score_file
+    from mathforge.scoring import score_texts
 
-    summary = score_file(
-        file,
-        opts.model,
-        backend=opts.backend,
-        field=opts.field,
-        out=opts.out,
-        batch_size=opts.batch_size,
-        show_progress=not opts.quiet,
-        **opts.engine_options,
-    )
+    summary = score_texts(file, opts)
     if opts.json_output:
         print(json.dumps(summary, ensure_ascii=False), flush=True)
     else:

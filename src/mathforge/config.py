@@ -23,7 +23,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
@@ -54,6 +54,37 @@ class Options(BaseModel):
     choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {}
     # Fields that are not flags (filled by the command, or read back from a run's saved config).
     internal: ClassVar[tuple[str, ...]] = ()
+    # Whether --config may name a finished run's results (its metrics.json) to repeat that run.
+    repeats_runs: ClassVar[bool] = False
+
+    @classmethod
+    def load(cls, path: str | Path | None, flags: Mapping[str, Any] | None = None) -> Self:
+        """The options of the config file at `path` (None: none), overridden by `flags` (field or flag names)."""
+        file = None
+        if path is not None:
+            file = read_config_file(path, section="config" if cls.repeats_runs else None)
+            if file.saved:
+                cls.prepare_saved(file.values)
+        return resolve(cls, file, flags or {})
+
+    @classmethod
+    def build(cls, **values: Any) -> Self:
+        """Validate keyword options (field or flag names), with the one-line errors the CLI prints."""
+        return cls.load(None, values)
+
+    @classmethod
+    def prepare_saved(cls, values: dict[str, Any]) -> None:
+        """Adjust a finished run's saved options before they are read back (see `repeats_runs`)."""
+
+    @classmethod
+    def extra_keys(cls) -> dict[str, str]:
+        """Keys taken besides the fields (field name -> flag name), which a model validator takes apart."""
+        return {}
+
+    @classmethod
+    def extra_parameters(cls) -> list[inspect.Parameter]:
+        """The flags of `extra_keys`."""
+        return []
 
     @field_validator("*", mode="before")
     @classmethod
@@ -81,10 +112,11 @@ class Options(BaseModel):
 
     @classmethod
     def field_for_key(cls, key: str) -> str | None:
-        """The field a config key or flag name means (`bench`, `max-new-tokens`, `max_new_tokens`)."""
+        """The field (or extra key) a config key or flag name means (`bench`, `max-new-tokens`, `n_threads`)."""
         normal = key.replace("-", "_")
-        for name in cls.model_fields:
-            if normal in (name, cls.option_name(name).replace("-", "_")):
+        names = {name: cls.option_name(name) for name in cls.model_fields} | cls.extra_keys()
+        for name, flag in names.items():
+            if normal in (name, flag.replace("-", "_")):
                 return name
         return None
 
@@ -129,35 +161,22 @@ def read_config_file(path: str | Path, section: str | None = None) -> ConfigFile
     return ConfigFile(path, {str(k): v for k, v in data.items()}, lines, saved=saved)
 
 
-def resolve(
-    model: type[M],
-    file: ConfigFile | None,
-    flags: Mapping[str, Any],
-    extra_keys: Mapping[str, str] | None = None,
-) -> M:
-    """The options of `file` overridden by `flags` (field name -> value, only those given on the command line).
-
-    `extra_keys`: further accepted keys (field name -> flag name) that the model's own validators take out of
-    the values (the engine options of `eval`).
-    """
+def resolve(model: type[M], file: ConfigFile | None, flags: Mapping[str, Any]) -> M:
+    """The options of `file` overridden by `flags` (field or flag name -> value, only those given)."""
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}  # field -> the file key it came from
-    extra_keys = dict(extra_keys or {})
     for key, value in (file.values if file else {}).items():
         assert file is not None
-        name = model.field_for_key(key) or _extra_field(key, extra_keys)
+        name = model.field_for_key(key)
         if name is None or (name in model.internal and not file.saved):  # a saved run's are read back
-            known = sorted(
-                {model.option_name(n) for n in model.model_fields if n not in model.internal}
-                | set(extra_keys.values())
-            )
-            hint = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
+            known = sorted({model.option_name(n) for n in model.model_fields if n not in model.internal})
+            hint = difflib.get_close_matches(key.replace("_", "-"), [*known, *model.extra_keys().values()], n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
             raise MathforgeError(f"{file.where(key)}: unknown key '{key}'{suggestion}")
         values[name] = value
         origin[name] = key
     for key, value in flags.items():
-        name = model.field_for_key(key) or _extra_field(key, extra_keys)
+        name = model.field_for_key(key)
         if name is None:
             raise MathforgeError(f"unknown option '{key}'")
         values[name] = value
@@ -165,55 +184,39 @@ def resolve(
     try:
         return model(**values)
     except ValidationError as error:
-        raise _one_line(model, error, file, origin, extra_keys) from None
-    except MathforgeError as error:  # a validator that names a key itself
-        raise _locate(error, file, origin, extra_keys) from None
+        raise _locate(_one_line(model, error), file, origin) from None
+    except OptionError as error:  # a validator that names a key itself
+        raise _locate(error, file, origin) from None
 
 
-def _extra_field(key: str, extra_keys: Mapping[str, str]) -> str | None:
-    normal = key.replace("-", "_")
-    for name, flag in extra_keys.items():
-        if normal in (name, flag.replace("-", "_")):
-            return name
-    return None
-
-
-def _one_line(
-    model: type[Options],
-    error: ValidationError,
-    file: ConfigFile | None,
-    origin: Mapping[str, str],
-    extra_keys: Mapping[str, str],
-) -> MathforgeError:
+def _one_line(model: type[Options], error: ValidationError) -> MathforgeError:
     first = error.errors()[0]
     name = next((str(part) for part in first["loc"] if isinstance(part, str)), None)
     message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing" and name is not None:  # as click says it for a required flag
-        return MathforgeError(f"Missing option '--{extra_keys.get(name) or model.option_name(name)}'")
     if name is None:  # a rule across options: its message names them
         return MathforgeError(f"invalid options: {message}")
-    if file is not None and name in origin:
-        return MathforgeError(f"{file.where(origin[name])}: key '{origin[name]}': {message}")
-    flag = extra_keys.get(name) or model.option_name(name)
-    return MathforgeError(f"invalid option --{flag}: {message}")
+    flag = model.option_name(name)
+    if first["type"] == "missing":  # as click says it for a required flag
+        return MathforgeError(f"Missing option '--{flag}'")
+    return OptionError(name, f"invalid option --{flag}: {message}", flag)
 
 
-def _locate(
-    error: MathforgeError, file: ConfigFile | None, origin: Mapping[str, str], extra_keys: Mapping[str, str]
-) -> MathforgeError:
-    """Put `FILE:line` in front of an error about an option that came from the config file."""
+def _locate(error: MathforgeError, file: ConfigFile | None, origin: Mapping[str, str]) -> MathforgeError:
+    """An error about an option that came from the config file names `FILE:line` and the key instead."""
     key = getattr(error, "key", None)
-    if file is not None and isinstance(key, str) and key in origin:
-        return MathforgeError(f"{file.where(origin[key])}: key '{origin[key]}': {error.args[0]}")
-    return error
+    if file is None or not isinstance(key, str) or key not in origin:
+        return error
+    message = str(error.args[0]).removeprefix(f"invalid option --{getattr(error, 'flag', '')}: ")
+    return MathforgeError(f"{file.where(origin[key])}: key '{origin[key]}': {message}")
 
 
 class OptionError(MathforgeError):
     """An error about one option (`key`: its field name), raised by a model validator."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, flag: str = "") -> None:
         super().__init__(message)
         self.key = key
+        self.flag = flag
 
 
 # --- the command line -----------------------------------------------------------------------------------

@@ -40,12 +40,12 @@ class SampleRow:
     id: str
     question: str
     gold: str | None  # None only in a row read from a file without golds (regrade then takes them from data)
-    completions: list[str]
+    prompt: str | None = None
+    completions: list[str] = field(default_factory=list)
     preds: list[str | None] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
     extract_rules: list[str] = field(default_factory=list)
     grade_rules: list[str] = field(default_factory=list)
-    prompt: str | None = None
     tokens: list[int] | None = None
     finish_reasons: list[str] | None = None  # "stop" or "length" (cut at the token budget)
     seconds: float | None = None  # generation time per item
@@ -75,7 +75,7 @@ class SampleRow:
     def to_json(self) -> dict[str, Any]:
         """The row as a JSON object: optional fields only when set, then the extra fields."""
         row: dict[str, Any] = {}
-        for name in _JSON_ORDER:
+        for name in _FIELDS:
             value = getattr(self, name)
             if value is not None or name in _REQUIRED:
                 row[name] = value
@@ -96,22 +96,18 @@ class SampleRow:
             raise MathforgeError(f"{where}: field 'completions' must be a list of strings")
         if not completions:
             raise MathforgeError(f"{where}: field 'completions' holds no completions")
-        known = {name: raw[name] for name in _FIELDS if name in raw and name not in _REQUIRED}
-        extra = {key: value for key, value in raw.items() if key not in _FIELDS}
-        row = cls(
+        known: dict[str, Any] = {name: raw[name] for name in _FIELDS if name in raw and name not in _REQUIRED}
+        for name in _GRADED:  # other writers may keep a single completion's verdict as a scalar
+            if raw.get(name) is not None:
+                known[name] = raw[name] if isinstance(raw[name], list) else [raw[name]]
+        return cls(
             id=_text(raw["id"]),
             question=str(raw["question"]),
             gold=_text(raw["gold"]) if raw.get("gold") is not None else None,
             completions=completions,
-            **{name: raw[name] for name in _GRADED if raw.get(name) is not None},
+            extra={key: value for key, value in raw.items() if key not in _FIELDS},
             **known,
-            extra=extra,
         )
-        for name in ("preds", "correct", "extract_rules", "grade_rules"):
-            value = getattr(row, name)
-            if value is not None and not isinstance(value, list):
-                setattr(row, name, [value])
-        return row
 
 
 def _text(value: Any) -> str:
@@ -121,8 +117,6 @@ def _text(value: Any) -> str:
 
 
 _FIELDS = [f.name for f in fields(SampleRow) if f.name != "extra"]
-# The key order of a row in samples.jsonl: the prompt right after the item, as rows were always written.
-_JSON_ORDER = ["id", "question", "gold", "prompt", *(name for name in _FIELDS if name not in ("id", "question", "gold", "prompt"))]
 _GRADED = ("preds", "correct", "extract_rules", "grade_rules")
 _REQUIRED = {"id", "question", "gold", "completions", *_GRADED}
 

@@ -23,18 +23,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from mathforge.backends import Backend, engine_class, load_backend, resolve_model
+from mathforge.backends import Backend, load_backend, resolve_model
 from mathforge.backends.base import TokenScores
-from mathforge.backends.options import UsesEngine, engine_flags
-from mathforge.config import resolve
+from mathforge.backends.options import UsesEngine
 from mathforge.errors import ContextOverflow, MathforgeError, first_line
 from mathforge.io import append_jsonl, read_jsonl, read_resumable
 from mathforge.progress import ItemProgress
-
-# Texts per engine call. The batching engines use the whole batch (the hf engine splits it further so that one
-# forward pass's logits stay within its memory budget); llama.cpp loops, so for it a batch only sets how often
-# rows are written. The openai engine keeps `concurrency` requests in flight within a batch.
-DEFAULT_BATCH_SIZES = {"hf": 8, "llamacpp": 16, "vllm": 256, "openai": 64}
 
 
 class ScoreOptions(UsesEngine):
@@ -47,19 +41,16 @@ class ScoreOptions(UsesEngine):
         None, description="Output JSONL (re-running resumes it) [default: FILE's stem + .scored.jsonl beside it]"
     )
     batch_size: int | None = Field(
-        None, ge=1, description="Texts per engine call [default: hf 8, llamacpp 16, vllm 256, openai 64]"
+        None, ge=1, description="Texts per engine call [default: the engine's: hf 8, llamacpp 16, vllm 256, openai 8x concurrency]"
     )
     json_output: bool = Field(False, description="Print the summary as one JSON line instead of the table")
     quiet: bool = Field(False, description="No progress bar")
 
-    @classmethod
-    def build(cls, **values: Any) -> ScoreOptions:
-        return resolve(cls, None, values, engine_flags())
 
 
 def score_file(
     path: str | Path,
-    model: str | None,
+    model: str | None = None,
     backend: str | None = None,
     field: str = "text",
     out: str | Path | None = None,
@@ -73,27 +64,38 @@ def score_file(
     Returns a summary over all rows of `out` (those of earlier runs included): rows, tokens, nll (per token,
     over the whole file), ppl (the corpus perplexity, exp(total nll / total tokens)), the seconds and tokens
     per second of this run's scoring, and the model's identity. `engine_options` go to the engine (n_ctx,
-    dtype, device, base_url, ...).
+    dtype, device, base_url, ...), checked against it as the command's flags are.
     """
-    path = Path(path)
-    if batch_size is not None and batch_size < 1:
-        raise MathforgeError(f"--batch-size must be at least 1, got {batch_size}")
+    options = ScoreOptions.build(
+        model=model,
+        backend=backend,
+        field=field,
+        out=out,
+        batch_size=batch_size,
+        quiet=not show_progress,
+        **engine_options,
+    )
+    return score_texts(path, options)
+
+
+def score_texts(path: str | Path, options: ScoreOptions) -> dict[str, Any]:
+    """`score_file` with its options validated already (what the command calls)."""
+    path, field, out = Path(path), options.field, options.out
     rows = _read_texts(path, field)
     out = Path(out) if out is not None else path.with_name(f"{path.stem}.scored.jsonl")
     if out.resolve() == path.resolve():
         raise MathforgeError(f"--out {out} is the input file; pass another --out")
     done = _earlier_rows(out, path, rows, field)
     resumed = len(done)
-    name, reference = resolve_model(model, backend)
-    _check_engine_options(name, engine_options)
-    size = batch_size or DEFAULT_BATCH_SIZES.get(name, 8)
-    engine = load_backend(name, reference, **engine_options)
+    name, reference = resolve_model(options.model, options.backend)
+    engine = load_backend(name, reference, **options.engine_options)
     seconds, tokens_now = 0.0, 0
     try:
+        size = options.batch_size if options.batch_size is not None else int(getattr(engine, "score_batch_size", 8))
         identity = engine.identity()
         if len(done) < len(rows):
             out.parent.mkdir(parents=True, exist_ok=True)
-        with ItemProgress("score", total=len(rows), done=len(done), enabled=show_progress) as bar:
+        with ItemProgress("score", total=len(rows), done=len(done), enabled=not options.quiet) as bar:
             for start in range(len(done), len(rows), size):
                 batch = rows[start : start + size]
                 started = time.perf_counter()
@@ -169,18 +171,6 @@ def _earlier_rows(
                 "delete it or pass another --out"
             )
     return done
-
-
-def _check_engine_options(name: str, options: dict[str, Any]) -> None:
-    """One-line errors for the engine options: one the chosen engine does not take (--dtype with llamacpp), or
-    a value its options model refuses (--n-ctx 100)."""
-    declared = getattr(engine_class(name), "options", None)
-    if declared is None:
-        return
-    for key in options:
-        if key not in declared.model_fields:
-            raise MathforgeError(f"--{key.replace('_', '-')} does not apply to the {name} engine")
-    resolve(declared, None, options)
 
 
 def _scored_row(row: dict[str, Any], count: int, nll: float) -> dict[str, Any]:

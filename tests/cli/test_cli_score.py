@@ -144,3 +144,22 @@ def test_a_text_too_long_for_the_model_names_its_line(tiny_llama: Path, tmp_path
     source = _write(tmp_path / "texts.jsonl", [ROWS[0], ROWS[1], {"id": 9, "text": "1 + 2 = 3. " * 1500}])
     result = _mathforge("score", str(source), "--model", str(tiny_llama), "--quiet")
     assert_one_line_error(result, r"texts\.jsonl:3: a text of \d+ tokens exceeds the model's 4096 positions$")
+
+
+def test_batches_are_the_engines_unless_given(
+    tiny_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    score = HFBackend.score
+
+    def recording(self: HFBackend, texts: list[str], contexts: list[str] | None = None) -> list:
+        sizes.append(len(texts))
+        return score(self, texts, contexts)
+
+    monkeypatch.setattr(HFBackend, "score", recording)
+    source = _write(tmp_path / "texts.jsonl", [{"text": f"{n} + {n} = {2 * n}"} for n in range(10)])
+    score_file(source, str(tiny_llama), out=tmp_path / "a.jsonl", show_progress=False)
+    assert sizes == [HFBackend.score_batch_size, 10 - HFBackend.score_batch_size]
+    sizes.clear()
+    score_file(source, str(tiny_llama), out=tmp_path / "b.jsonl", batch_size=3, show_progress=False)
+    assert sizes == [3, 3, 3, 1]

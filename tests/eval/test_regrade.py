@@ -316,7 +316,7 @@ def test_write_rows_is_atomic_and_readable(tmp_path: Path) -> None:
         (
             ['{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}'],
             {"workers": 0},
-            r"--workers: must be at least 1",
+            r"--workers: Input should be greater than or equal to 1",
         ),
         (
             ['{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}'],

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.backends.base import Backend, Completion, Generation, SamplingParams, cut_at_stop
-from mathforge.config import Options
+from mathforge.config import Options, resolve
 from mathforge.errors import MathforgeError
 from mathforge.naming import DEFAULT_MODEL, PACKAGED_ALIASES
 
@@ -105,6 +105,6 @@ def resolve_model(model: str | None, backend: str | None) -> tuple[str, str]:
 
 
 def load_backend(name: str, model: str, **options: Any) -> Backend:
-    """Engine `name` on `model`; `options` are fields of its options model (others are a TypeError: a bug)."""
+    """Engine `name` on `model`; `options` are fields of its options model, checked there (one-line errors)."""
     engine = engine_class(name)
-    return engine(model, **engine.options(**options).model_dump())
+    return engine(model, **resolve(engine.options, None, options).model_dump())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from mathforge.backends.base import (
     Completion,
@@ -28,16 +29,11 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 class HFOptions(Options):
     """Options of the hf (transformers) engine."""
 
+    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {"dtype": lambda: DTYPES}
+
     dtype: str = Field("auto", description="hf, vllm: auto, float32, float16 or bfloat16")
     device: str | None = Field(None, description="hf: cpu, cuda, cuda:1 ... [default: cuda if available]")
     revision: str | None = Field(None, description="hf, vllm: hub revision (branch, tag or commit)")
-
-    @field_validator("dtype")
-    @classmethod
-    def _known_dtype(cls, value: str) -> str:
-        if value not in DTYPES:
-            raise ValueError(f"must be one of {', '.join(DTYPES)}, got '{value}'")
-        return value
 
 
 class HFBackend:
@@ -45,6 +41,7 @@ class HFBackend:
     options = HFOptions
     packages = ("torch", "transformers")
     default_batch_size = 8
+    score_batch_size = 8  # hf splits a batch further to keep one pass's logits within _SCORE_LOGITS_BUDGET
     # Batching changes padding numerics and which samples share an RNG stream: a resumed run keeps its size.
     batch_changes_outputs = True
 
@@ -63,8 +60,6 @@ class HFBackend:
             raise MathforgeError(
                 "the hf backend needs transformers and torch: pip install 'mathforge[hf]'"
             ) from None
-        if dtype not in DTYPES:
-            raise MathforgeError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
         self.torch = torch
         self.model_ref = model
         self.revision = revision

@@ -41,6 +41,7 @@ class LlamaCppBackend:
     options = LlamaCppOptions
     packages = ("llama-cpp-python",)
     default_batch_size = 1  # llama.cpp completes one prompt at a time
+    score_batch_size = 16  # it scores one text at a time too: a batch only sets how often rows are written
 
     def __init__(
         self,

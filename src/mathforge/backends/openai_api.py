@@ -111,6 +111,7 @@ class OpenAIBackend:
         self.concurrency = max(1, concurrency)
         # A few rounds of --concurrency requests per batch keep the server busy.
         self.default_batch_size = 4 * self.concurrency
+        self.score_batch_size = 8 * self.concurrency
         self.max_retries = max(0, max_retries)
         self.request_timeout = request_timeout
         self.api_key_env = api_key_env

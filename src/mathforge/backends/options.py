@@ -5,20 +5,21 @@ the chosen engine, and keeps that engine's full options in `engine_options`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from mathforge.backends import BACKENDS
-from mathforge.config import OptionError, Options
+from mathforge.config import OptionError, Options, cli_parameters, resolve
 
 
 class UsesEngine(Options):
     """Options of a command that loads an engine: `model`, `backend`, and the engine's own options."""
 
     internal: ClassVar[tuple[str, ...]] = ("engine_options",)
-    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {"backend": lambda: _backends()}
+    choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {"backend": lambda: BACKENDS}
 
     model: str | None = Field(
         None, description="GGUF file, HF hub id or local directory [default: the packaged Gemma 3 270M]"
@@ -29,13 +30,28 @@ class UsesEngine(Options):
     # The chosen engine's options, all of them (defaults filled in): filled from the engine keys given.
     engine_options: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def extra_keys(cls) -> dict[str, str]:
+        return engine_flags()
+
+    @classmethod
+    def extra_parameters(cls) -> list[inspect.Parameter]:
+        """Every engine's options as flags (an option several engines take, such as --n-ctx, once)."""
+        from mathforge.backends import engine_options
+
+        found: dict[str, inspect.Parameter] = {}
+        for model in engine_options().values():
+            for parameter in cli_parameters(model):
+                found.setdefault(parameter.name, parameter)
+        return list(found.values())
+
     @model_validator(mode="before")
     @classmethod
     def _engine_keys(cls, data: Any) -> Any:
         """Take the engine's options out of the keys, check them against the chosen engine, fill its defaults."""
         if not isinstance(data, dict):
             return data
-        from mathforge.backends import BACKENDS, engine_for, engine_options
+        from mathforge.backends import engine_for, engine_options
 
         models = engine_options()
         keys = {name for model in models.values() for name in model.model_fields}
@@ -66,10 +82,6 @@ class UsesEngine(Options):
 
 
 
-def _backends() -> Iterable[str]:
-    return BACKENDS
-
-
 def engine_flags() -> dict[str, str]:
     """Every engine option's field name -> its flag name (the keys `eval` takes besides its own fields)."""
     from mathforge.backends import engine_options
@@ -81,13 +93,7 @@ def engine_flags() -> dict[str, str]:
 
 def _engine_model(models: dict[str, type[Options]], engine: str, given: dict[str, Any]) -> Options:
     """The engine's options model over the given keys; a bad value is an error naming the flag."""
-    try:
-        return models[engine](**given)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = str(first["loc"][0]) if first["loc"] else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise OptionError(key, f"invalid option --{_engine_flag(models, key)}: {message}") from None
+    return resolve(models[engine], None, given)
 
 
 def nest_saved_engine_keys(values: dict[str, Any]) -> None:
@@ -107,17 +113,10 @@ def _not_an_option(models: dict[str, type[Options]], key: str, engine: str, judg
     def flags(name: str) -> str:
         return ", ".join(f"--{models[name].option_name(field)}" for field in models[name].model_fields)
 
-    option = f"--{_engine_flag(models, key)}"
+    option = f"--{engine_flags().get(key, key)}"
     if judge in (None, engine):
         return f"{option} is not an option of the {engine} engine (its options: {flags(engine)})"
     return (
         f"{option} is not an option of the {engine} engine or of the judge's {judge} engine "
         f"({engine}: {flags(engine)}; {judge}: {flags(judge)})"
     )
-
-
-def _engine_flag(models: dict[str, type[Options]], key: str) -> str:
-    for model in models.values():
-        if key in model.model_fields:
-            return model.option_name(key)
-    return key.replace("_", "-")

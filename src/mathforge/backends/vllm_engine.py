@@ -31,7 +31,7 @@ from mathforge.backends.base import (
     hf_scoring_sequences,
     sample_seed,
 )
-from mathforge.backends.hf import DTYPES, HFOptions
+from mathforge.backends.hf import HFOptions
 from mathforge.backends.identity import directory_sha256
 from mathforge.config import Options
 from mathforge.errors import ContextOverflow, MathforgeError, first_line
@@ -60,6 +60,7 @@ class VLLMBackend:
     options = VLLMOptions
     packages = ("vllm", "torch", "transformers")
     default_batch_size = 256  # vLLM schedules its own continuous batches: hand it many prompts at once
+    score_batch_size = 256
 
     def __init__(
         self,
@@ -73,8 +74,6 @@ class VLLMBackend:
         trust_remote_code: bool = False,
         engine: Any = None,
     ) -> None:
-        if dtype not in DTYPES:
-            raise MathforgeError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
         if model.endswith(".gguf"):
             raise MathforgeError(
                 f"the vllm backend takes a hub id or a model directory, not a GGUF file ('{model}'); "

@@ -100,9 +100,14 @@ def hub_rows(hub: HubSource, benchmark: str) -> Iterator[Located]:
             yield f"{hub.path}[{hub.split}] row {index}", {renames.get(k, k): v for k, v in row.items()}
 
 
+def format_question(spec: BenchmarkSpec, row: Mapping[str, Any]) -> str:
+    """The question text of a row, by the declaration's template (KeyError: a field it names is missing)."""
+    return _QUESTION_FORMATTER.vformat(spec.question_template, (), row).strip()
+
+
 def _to_item(spec: BenchmarkSpec, where: str, row: Mapping[str, Any], index: int) -> Item:
     try:
-        question = _QUESTION_FORMATTER.vformat(spec.question_template, (), row).strip()
+        question = format_question(spec, row)
     except KeyError as error:
         raise _missing(where, error.args[0], spec) from None
     if spec.answer_field not in row:
@@ -115,7 +120,7 @@ def _to_item(spec: BenchmarkSpec, where: str, row: Mapping[str, Any], index: int
         id=to_text(row[spec.id_field]) if spec.id_field and spec.id_field in row else str(index),
         question=question,
         gold=gold,
-        choices=_choices(spec, where, row),
+        choices=row_choices(spec, where, row),
         solution=(
             to_text(row[spec.solution_field])
             if spec.solution_field is not None and spec.solution_field in row
@@ -148,7 +153,8 @@ def _missing(where: str, field: str, spec: BenchmarkSpec) -> MathforgeError:
     return MathforgeError(f"{where}: missing field '{field}' (benchmark '{spec.name}' needs it)")
 
 
-def _choices(spec: BenchmarkSpec, where: str, row: Mapping[str, Any]) -> list[str] | None:
+def row_choices(spec: BenchmarkSpec, where: str, row: Mapping[str, Any]) -> list[str] | None:
+    """The option texts of a multiple-choice row (None: a free-answer row, or a benchmark without choices)."""
     if not spec.choices_field:
         return None
     if spec.choices_field not in row:

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from mathforge.backends.options import UsesEngine, engine_flags, nest_saved_engine_keys
-from mathforge.config import read_config_file, resolve
+from mathforge.backends.options import UsesEngine, nest_saved_engine_keys
+from mathforge.grading.options import GradingOptions
 from mathforge.prompts import PROMPT_FORMATS
 
 DEFAULT_OUT = Path("runs")
@@ -19,7 +19,7 @@ _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}
 _ESCAPE = re.compile(r"\\[ntr\\]")
 
 
-class EvalConfig(UsesEngine):
+class EvalConfig(UsesEngine, GradingOptions):
     """Every option of `mathforge eval`, declared once: the flags, the config-file keys and the Python API.
 
     The engine's own options (`--n-ctx`, `--dtype`, `--base-url`, ...) are declared by each engine beside its
@@ -29,11 +29,12 @@ class EvalConfig(UsesEngine):
 
     cli_names: ClassVar[dict[str, str]] = {"benchmarks": "bench"}
     internal: ClassVar[tuple[str, ...]] = ("engine_options", "judge_engine_options")
+    repeats_runs: ClassVar[bool] = True
     choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {
-        "prompt": lambda: _registry("mathforge.prompts", "PROMPT_FORMATS"),
-        "extractor": lambda: _registry("mathforge.grading", "EXTRACTORS"),
-        "backend": lambda: _registry("mathforge.backends", "BACKENDS"),
-        "judge_backend": lambda: _registry("mathforge.backends", "BACKENDS"),
+        **UsesEngine.choices,
+        **GradingOptions.choices,
+        "prompt": lambda: PROMPT_FORMATS,  # read when checked: formats registered later count too
+        "judge_backend": UsesEngine.choices["backend"],
         "tool_state": lambda: ("session", "fresh"),
     }
 
@@ -67,7 +68,6 @@ class EvalConfig(UsesEngine):
     stop: list[str] = Field(
         default_factory=list, description="Extra stop string (repeatable)", json_schema_extra={"repeatable": True}
     )
-    extractor: str | None = Field(None, description="Answer extractor [default: per benchmark]")
     # Grading: an LLM "compare model" for the verdicts the rules leave uncertain (see mathforge.eval.judge)
     judge: str | None = Field(
         None,
@@ -76,15 +76,6 @@ class EvalConfig(UsesEngine):
     )
     judge_backend: str | None = Field(
         None, description="Engine for --judge, as --backend [default: from the judge model]"
-    )
-    rel_tol: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="Relative tolerance for numeric answers, where rounded answers count (0: exact)",
-    )
-    grade_timeout: float | None = Field(
-        None, gt=0.0, description="Seconds allowed per symbolic comparison [default: 5]"
     )
     # Decoding
     max_new_tokens: int | None = Field(
@@ -172,30 +163,12 @@ class EvalConfig(UsesEngine):
         return self
 
     @classmethod
-    def build(cls, **values: object) -> EvalConfig:
-        """Validate keyword options (field or flag names), with the one-line errors the CLI prints."""
-        return resolve(cls, None, values, engine_flags())
-
-    @classmethod
-    def from_file(cls, path: str | Path, flags: dict[str, Any] | None = None) -> EvalConfig:
-        """Options from a YAML file (or a run's metrics.json, whose "config" it reads), overridden by `flags`.
-
-        Repeating a run resumes it: its saved `fresh` is not repeated (it would discard the run). Runs saved
+    def prepare_saved(cls, values: dict[str, Any]) -> None:
+        """Repeating a run resumes it: its saved `fresh` is not repeated (it would discard the run). Runs saved
         before engine options were kept apart hold every engine's options at the top level: they are read as
-        saved options, which the chosen engine takes where it has them (not checked like given ones).
-        """
-        file = read_config_file(path, section="config")
-        if file.saved:
-            file.values.pop("fresh", None)
-            if "engine_options" not in file.values:
-                nest_saved_engine_keys(file.values)
-        return resolve(cls, file, flags or {}, engine_flags())
-
-
-def _registry(module: str, name: str) -> Iterable[Any]:
-    """A registry's names, imported when a value is checked (the toy formats of tests register late)."""
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+        saved options, which the chosen engine takes where it has them (not checked like given ones)."""
+        values.pop("fresh", None)
+        if "engine_options" not in values:
+            nest_saved_engine_keys(values)
 
 

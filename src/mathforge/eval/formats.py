@@ -1,6 +1,6 @@
 """Readers for other harnesses' output files: each row becomes a `SourceRow` with its raw completions.
 
-Readers are registered in `READERS` (one class each, below); `FORMATS` lists their names. A new harness is one
+Readers are registered in `READERS` (one class each, below), by format name. A new harness is one
 class with `@register`: its name, the fields it needs, how to recognise its rows, and how to read one.
 
 - `mathforge`: our own samples.jsonl rows (`id`, `question`, `gold`, `completions`, `preds`, `correct`, ...).
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
-from mathforge.benchmarks.loaders import _QUESTION_FORMATTER, _choices
+from mathforge.benchmarks.loaders import format_question, row_choices
 from mathforge.benchmarks.spec import BenchmarkSpec
 from mathforge.errors import MathforgeError
 from mathforge.grading.trajectory import pal_answer
@@ -190,7 +190,7 @@ def _row_choices(spec: BenchmarkSpec, row: Mapping[str, Any], where: str) -> lis
     """Options of a multiple-choice row, when it carries them under the benchmark's field."""
     if not spec.choices_field or row.get(spec.choices_field) is None:
         return None
-    return _choices(spec, where, row)
+    return row_choices(spec, where, row)
 
 
 @register
@@ -288,8 +288,6 @@ class LmEvalReader(Reader):
         return _lm_eval_row(raw, number, where, spec, need_gold)
 
 
-FORMATS: tuple[str, ...] = tuple(READERS)
-
 
 def _lm_eval_row(
     raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
@@ -326,7 +324,7 @@ def _lm_eval_row(
 
 def _lm_eval_question(doc: Mapping[str, Any], where: str, spec: BenchmarkSpec) -> str:
     try:
-        return _QUESTION_FORMATTER.vformat(spec.question_template, (), doc).strip()
+        return format_question(spec, doc)
     except (KeyError, IndexError, ValueError):
         pass
     for name in ("question", "problem", "input"):  # a task whose doc schema differs from the declaration

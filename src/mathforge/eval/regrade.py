@@ -35,20 +35,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from mathforge import grading
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
-from mathforge.config import Options, resolve
 from mathforge.errors import MathforgeError
-from mathforge.eval.formats import FORMATS, READERS, SourceRow, detect_tool, load_source
+from mathforge.eval.formats import READERS, SourceRow, detect_tool, load_source
 from mathforge.eval.metrics import aggregate, default_ks
+from mathforge.grading.options import GradingOptions
 from mathforge.grading.trajectory import PAL_ANSWER, pal_answer, pal_program
 from mathforge.io import write_jsonl_atomic
 from mathforge.records import ExecutionRecord, SampleRow
 from mathforge.tool_kinds import TOOL_KINDS
 
-__all__ = ["FORMATS", "RegradeOptions", "RegradeResult", "regrade", "regrade_file", "write_rows"]
+__all__ = ["READERS", "RegradeOptions", "RegradeResult", "regrade", "regrade_file", "write_rows"]
 
 
 @dataclass
@@ -76,21 +76,13 @@ class _Task:
 TOOL_CHOICES = ("auto", "none", *TOOL_KINDS)
 
 
-# What each numeric option allows, and how its error says so.
-_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "workers": (lambda v: v >= 1, "at least 1"),
-    "rel_tol": (lambda v: v >= 0, "0 or more"),
-    "grade_timeout": (lambda v: v > 0, "above 0 seconds"),
-}
-
-
-class RegradeOptions(Options):
+class RegradeOptions(GradingOptions):
     """The options of `mathforge regrade` (the file itself is its argument)."""
 
     cli_names: ClassVar[dict[str, str]] = {"fmt": "format", "json_output": "json"}
     choices: ClassVar[dict[str, Callable[[], Iterable[Any]]]] = {
         "fmt": lambda: ("auto", *READERS),
-        "extractor": lambda: grading.EXTRACTORS,
+        **GradingOptions.choices,
         "tool": lambda: TOOL_CHOICES,
     }
 
@@ -104,15 +96,8 @@ class RegradeOptions(Options):
     out: Path | None = Field(
         None, description="Write the regraded rows here (a mathforge samples file) [default: not written]"
     )
-    workers: int = Field(1, description="Grade in this many processes")
+    workers: int = Field(1, ge=1, description="Grade in this many processes")
     json_output: bool = Field(False, description="End stdout with the metrics as one JSON line")
-    rel_tol: float = Field(0.0, description="Relative tolerance for numeric answers (0: exact)")
-    grade_timeout: float | None = Field(
-        None, description="Seconds allowed per symbolic comparison [default: 5]"
-    )
-    extractor: str | None = Field(
-        None, description="Answer extractor [default: the one eval uses for the benchmark]"
-    )
     tool: str = Field(
         "auto",
         description="Tool-integrated outputs: "
@@ -122,18 +107,6 @@ class RegradeOptions(Options):
     )
     exec_timeout: float = Field(10.0, gt=0.0, description="pal: wall seconds per program run")
 
-    @field_validator("workers", "rel_tol", "grade_timeout")
-    @classmethod
-    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
-        assert info.field_name is not None  # always set for a field validator
-        allowed, bound = _RANGES[info.field_name]
-        if value is not None and not allowed(value):
-            raise ValueError(f"must be {bound}, got {value}")
-        return value
-
-    @classmethod
-    def build(cls, **values: Any) -> RegradeOptions:
-        return resolve(cls, None, values)
 
 
 def regrade_file(
@@ -150,7 +123,7 @@ def regrade_file(
 ) -> RegradeResult:
     """Extract and grade every completion of the output file `path` as benchmark `bench`.
 
-    `fmt`: "auto" or one of `FORMATS`. `data_dir`: take golds (and choices) from the benchmark's files there,
+    `fmt`: "auto" or a name in `READERS`. `data_dir`: take golds (and choices) from the benchmark's files there,
     matching rows by question text. `rel_tol`, `timeout`: passed to `grading.grade`. `extractor`: one of
     `grading.EXTRACTORS` [default: the one `mathforge eval` uses for the benchmark]. `tool`: "pal" or "tora" for
     tool-integrated outputs, "none" for plain text, "auto" to tell from the file. ToRA answers come from the
@@ -182,7 +155,7 @@ def regrade(path: str | Path, options: RegradeOptions) -> RegradeResult:
     fmt, sources = load_source(path, fmt, spec, need_gold=data_dir is None)
     kind = detect_tool(path, sources) if tool == "auto" else (None if tool == "none" else tool)
     items = _match(sources, spec, path, data_dir) if data_dir is not None else [None] * len(sources)
-    grading_spec = spec.grading(options.extractor, options.rel_tol, options.grade_timeout)
+    grading_spec = options.grading_spec(spec)
 
     # mathforge rows say which are tool-integrated; a harness file is one kind throughout.
     per_row = tool == "auto" and fmt == "mathforge"

@@ -155,7 +155,7 @@ def _plan(
         seed=config.seed,
         stop=prompter.stop,
     )
-    grading_spec = spec.grading(config.extractor, config.rel_tol, config.grade_timeout)
+    grading_spec = config.grading_spec(spec)
     default_batch_size: int = getattr(backend, "default_batch_size", 1)  # an attribute of each engine class
     batch_size = config.batch_size or default_batch_size
     fingerprint = _fingerprint(spec, config, identity, prompter, params, grading_spec.extractor, batch_size)

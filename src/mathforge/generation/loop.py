@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mathforge.backends import Backend, SamplingParams
 from mathforge.errors import MathforgeError, first_line
-from mathforge.generation.tools import ToolUse, Trajectory
+from mathforge.generation.tools import ToolUse, Trajectory, trajectories_of
 from mathforge.progress import ItemProgress
 
 
@@ -68,10 +68,7 @@ def _complete(backend: Backend, jobs: list[Job], params: SamplingParams, tool: T
         if tool is not None:
             trajectories = tool.generate(backend, prompts, params, offsets)
         else:
-            trajectories = [
-                [Trajectory(c.text, c.tokens, c.finish_reason) for c in generation.completions]
-                for generation in backend.generate(prompts, params, seed_offsets=offsets)
-            ]
+            trajectories = trajectories_of(backend.generate(prompts, params, seed_offsets=offsets))
     except MathforgeError:
         raise
     except (RuntimeError, ValueError, IndexError, MemoryError) as error:  # engine failures, CUDA OOM included

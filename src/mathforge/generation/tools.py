@@ -44,6 +44,11 @@ class Trajectory:
     segment_start: int = 0  # where the text the model wrote since its last output block begins
 
 
+def trajectories_of(generations: list[Generation]) -> list[list[Trajectory]]:
+    """Each prompt's completions as trajectories (plain generation: their texts, nothing run)."""
+    return [[Trajectory(c.text, c.tokens, c.finish_reason) for c in g.completions] for g in generations]
+
+
 @dataclass(frozen=True)
 class ToolSettings:
     kind: str  # a name in TOOL_KINDS
@@ -79,11 +84,7 @@ class ToolUse:
         self, backend: Backend, prompts: list[str], params: SamplingParams, seed_offsets: list[int]
     ) -> list[list[Trajectory]]:
         """The n trajectories of each prompt."""
-        generations = backend.generate(prompts, params, seed_offsets=seed_offsets)
-        trajectories = [
-            [Trajectory(c.text, c.tokens, c.finish_reason) for c in generation.completions]
-            for generation in generations
-        ]
+        trajectories = trajectories_of(backend.generate(prompts, params, seed_offsets=seed_offsets))
         self.kind.run(ToolRun(self, backend, prompts, params, seed_offsets, trajectories))
         return trajectories
 
