@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import typer
 from pydantic import Field
 
 from mathforge.config import Options, cli_parameters, explicit_flags
-from mathforge.errors import MathforgeError
+from mathforge.errors import Interrupted, MathforgeError, Terminated
 
 app = typer.Typer(
     name="mathforge",
@@ -43,7 +44,9 @@ def options_command(name: str, options: Callable[[], type[Options]]) -> Callable
             function(model.load(config_file, explicit_flags(context, list(values))), **arguments)
 
         command.__doc__ = function.__doc__
-        context = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+        context = inspect.Parameter(
+            "context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+        )
         flags = [*cli_parameters(model), *model.extra_parameters()]
         config_help = "YAML file of options keyed by their names; flags override it" + (
             " (a run's metrics.json repeats that run)" if model.repeats_runs else ""
@@ -95,33 +98,65 @@ def _eval(opts: Any, quiet: Annotated[bool, typer.Option(help="No progress bar")
 
 
 def _print_results(results: list) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    sampled = any(key.startswith(("maj@", "pass@")) for r in results for key in r.metrics)
-    columns = ["benchmark", "model", "prompt", "n", "acc %", "no answer %"] + (
-        ["maj@k / pass@k"] if sampled else []
-    )
     table = Table(title="mathforge eval")
-    for column in [*columns, "tok/s"]:
-        table.add_column(column, justify="left" if column in ("benchmark", "model", "prompt") else "right")
+    for column in ("benchmark", "model", "prompt"):
+        table.add_column(column, no_wrap=True)
+    for column in ("n", "acc %", "no answer %", "tok/s"):
+        table.add_column(column, justify="right", no_wrap=True)
     for result in results:
         m = result.metrics
-        cells = [
+        table.add_row(
             m["benchmark"],
             m["model"],
             str(m["prompt"]),
             str(m["n"]),
             f"{m['acc']:.1f}",
             f"{m['no_answer']:.1f}",
-        ]
-        if sampled:
-            cells.append(", ".join(f"{key} {m[key]:.1f}" for key in m if key.startswith(("maj@", "pass@"))))
-        table.add_row(*cells, f"{m['tokens_per_second']:.1f}")
-    console = Console()
+            f"{m['tokens_per_second']:.1f}",
+        )
+    console = _console()
     console.print(table)
+    sampled = [r for r in results if any(key.startswith("maj@") for key in r.metrics)]
+    if sampled:
+        console.print(_sampled_table(sampled))
+        console.print(_SAMPLED_LEGEND, highlight=False)
     for result in results:
         console.print(f"{result.benchmark}: {result.path}", soft_wrap=True, highlight=False)
+
+
+_SAMPLED_LEGEND = (
+    "maj@k: the majority answer of the first k samples of each item is right; pass@k: at least one of k samples "
+    "is right, the unbiased estimate over all n samples; acc = pass@1, the share of right samples. maj@1 counts "
+    "the first sample only, so it may differ from pass@1."
+)
+
+
+def _sampled_table(results: list) -> Any:
+    """maj@k and pass@k, one row per benchmark and k: a narrow table that fits 80 columns for any k."""
+    from rich.table import Table
+
+    table = Table(title="sampled: maj@k and pass@k (%)")
+    table.add_column("benchmark", no_wrap=True)
+    for column in ("k", "maj@k", "pass@k"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for result in results:
+        m = result.metrics
+        ks = sorted({int(key.split("@")[1]) for key in m if key.startswith(("maj@", "pass@"))})
+        for k in ks:
+            table.add_row(
+                m["benchmark"], str(k), f"{m.get(f'maj@{k}', 0.0):.1f}", f"{m.get(f'pass@{k}', 0.0):.1f}"
+            )
+    return table
+
+
+def _console() -> Any:
+    """A console for tables: the terminal's width on a terminal; in logs and pipes no width limit, so that a
+    table is never wrapped or cut (rich would assume 80 columns)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 1000)
 
 
 def _report_options() -> type[Options]:
@@ -172,7 +207,6 @@ def _regrade(
 
 
 def _print_regrade(metrics: dict, out: Path | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"mathforge regrade: {metrics['benchmark']} ({metrics['format']})")
@@ -196,7 +230,7 @@ def _print_regrade(metrics: dict, out: Path | None) -> None:
         table.add_row("golds changed by --data-dir", str(metrics["gold_differs_from_file"]))
     table.add_row("grading timeouts", str(metrics["timeouts"]))
     table.add_row("seconds", f"{metrics['seconds']:.1f}")
-    console = Console(width=None if sys.stdout.isatty() else 100)
+    console = _console()
     console.print(table)
     if out is not None:
         console.print(f"rows: {out}", soft_wrap=True, highlight=False)
@@ -246,8 +280,17 @@ def _exec(
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
         if result.status != "ok":
-            print(f"mathforge exec: {result.status}: {result.error}", file=sys.stderr)
+            print(f"mathforge exec: {_exec_message(result.status, result.error)}", file=sys.stderr)
     sys.exit(_exec_exit_status(result.status, result.returncode))
+
+
+def _exec_message(status: str, error: str | None) -> str:
+    """'timeout: no result within 1 s', not 'timeout: Timeout: no result ...': an error that starts with its
+    status (the sandbox words some errors as the program would see them) says it once."""
+    error = error or ""
+    if error.lower().startswith(status):
+        return status + error[len(status) :]
+    return f"{status}: {error}" if error else status
 
 
 def _exec_exit_status(status: str, returncode: int | None) -> int:
@@ -267,9 +310,7 @@ def _score_options() -> type[Options]:
 
 
 @options_command("score", _score_options)
-def _score(
-    opts: Any, file: Annotated[Path, typer.Argument(help="JSONL file with one text per row")]
-) -> None:
+def _score(opts: Any, file: Annotated[Path, typer.Argument(help="JSONL file with one text per row")]) -> None:
     """Score texts under a model: each row gets tokens, nll (mean negative log-likelihood, nats) and ppl."""
     import json
 
@@ -283,7 +324,6 @@ def _score(
 
 
 def _print_score(summary: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="mathforge score")
@@ -295,7 +335,7 @@ def _print_score(summary: dict) -> None:
         table.add_row(label, "-" if summary[key] is None else f"{summary[key]:.4f}")
     rate = summary["tokens_per_second"]
     table.add_row("tok/s", "-" if rate is None else f"{rate:.1f}")
-    console = Console(width=None if sys.stdout.isatty() else 100)
+    console = _console()
     console.print(table)
     console.print(f"rows: {summary['out']}", soft_wrap=True, highlight=False)
 
@@ -303,7 +343,6 @@ def _print_score(summary: dict) -> None:
 @app.command("benchmarks")
 def benchmarks_command() -> None:
     """List the registered benchmarks."""
-    from rich.console import Console
     from rich.table import Table
 
     from mathforge.benchmarks import REGISTRY
@@ -317,8 +356,7 @@ def benchmarks_command() -> None:
             "built-in" if spec.generator else f"hub: {spec.test.hub.path}" if spec.test.hub else "--data-dir"
         )
         table.add_row(spec.name, spec.answer_type, spec.default_prompt, source, spec.description)
-    # Wide enough for the hub ids when piped (rich assumes 80 columns off a terminal).
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    _console().print(table)
 
 
 if TYPE_CHECKING:
@@ -341,11 +379,19 @@ def _click_exceptions() -> tuple[type[_ClickException], ...]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user errors into one line on stderr and exit status 2."""
+    """Entry point: run the app, turning user errors into one line on stderr and exit status 2.
+
+    Ctrl-C and SIGTERM end a run with one line (how much is done, how to resume) and status 130 or 143; any
+    status a command exits with reaches the shell.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(args=argv, standalone_mode=False)
+        status = app(args=argv, standalone_mode=False)
+    except Interrupted as error:
+        print(f"mathforge: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
     except MathforgeError as error:
-        _fail(str(error))
+        _fail(str(error), code=error.exit_code)
     except _click_exceptions() as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # bare `mathforge`: the help is the answer
             print(error.format_message())
@@ -359,9 +405,30 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{error.filename}: " if error.filename else ""
         _fail(f"{where}{error.strerror or error}")
     except (typer.Abort, KeyboardInterrupt):
-        _fail("interrupted; re-run the same command to resume", code=130)
+        _stopped()
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
+    # typer returns the status of a command that exited early (typer.Exit; 130 for a KeyboardInterrupt, SIGTERM's
+    # included) instead of raising it.
+    if status == 130:
+        _stopped()
+    if isinstance(status, int) and status:
+        sys.exit(status)
+
+
+_TERMINATED: list[int] = []
+
+
+def _terminate(signal_number: int, frame: object) -> None:
+    _TERMINATED.append(signal_number)
+    raise Terminated()
+
+
+def _stopped() -> None:
+    """A signal stopped the command outside a run's generation loop (which says more: see Interrupted)."""
+    what = "terminated" if _TERMINATED else "interrupted"
+    print(f"mathforge: {what}", file=sys.stderr)
+    sys.exit(128 + (_TERMINATED[0] if _TERMINATED else signal.SIGINT))
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -16,7 +16,6 @@ mistakes the same way (see docs/architecture.md).
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import types
 import typing
@@ -28,7 +27,7 @@ from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 
-from mathforge.errors import MathforgeError, read_text
+from mathforge.errors import MathforgeError, close_match, did_you_mean, read_text
 
 T = TypeVar("T")
 
@@ -37,7 +36,8 @@ def one_of(value: T, choices: Iterable[Any]) -> T:
     """`value` if it is among `choices` (None passes: "not set"); else the one wording every option uses."""
     choices = list(choices)
     if value is not None and value not in choices:
-        raise ValueError(f"must be one of {', '.join(map(str, choices))}; got '{value}'")
+        hint = did_you_mean(value, choices)  # a typo ("lamacpp") gets the name it misspells
+        raise ValueError(f"must be one of {', '.join(map(str, choices))}; got '{value}'{hint}")
     return value
 
 
@@ -152,7 +152,9 @@ def read_config_file(path: str | Path, section: str | None = None) -> ConfigFile
     if data is None:
         return ConfigFile(path, {})
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
-        raise MathforgeError(f"{path}: expected a mapping of option names to values, got {type(data).__name__}")
+        raise MathforgeError(
+            f"{path}: expected a mapping of option names to values, got {type(data).__name__}"
+        )
     saved = section is not None and isinstance(data.get(section), dict) and "fingerprint" in data
     if saved:
         node = next(v for k, v in node.value if k.value == section)
@@ -170,8 +172,8 @@ def resolve(model: type[M], file: ConfigFile | None, flags: Mapping[str, Any]) -
         name = model.field_for_key(key)
         if name is None or (name in model.internal and not file.saved):  # a saved run's are read back
             known = sorted({model.option_name(n) for n in model.model_fields if n not in model.internal})
-            hint = difflib.get_close_matches(key.replace("_", "-"), [*known, *model.extra_keys().values()], n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            hint = close_match(key.replace("_", "-"), [*known, *model.extra_keys().values()])
+            suggestion = f"; did you mean '{hint}'?" if hint else ""
             raise MathforgeError(f"{file.where(key)}: unknown key '{key}'{suggestion}")
         values[name] = value
         origin[name] = key
@@ -279,7 +281,12 @@ def _cli_default(info: FieldInfo) -> Any:
 
 
 def _shows_default(info: FieldInfo) -> bool:
-    return not info.is_required() and info.default is not None and not _is_list(info.annotation) and info.default_factory is None
+    return (
+        not info.is_required()
+        and info.default is not None
+        and not _is_list(info.annotation)
+        and info.default_factory is None
+    )
 
 
 def _repeatable(info: FieldInfo) -> bool:

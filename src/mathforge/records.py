@@ -8,10 +8,12 @@ the rows keep it in `executions`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from mathforge.backends.base import CUT_SHORT
 from mathforge.errors import MathforgeError
 from mathforge.grading.score import Score
 from mathforge.sandbox.types import ExecResult
@@ -47,7 +49,7 @@ class SampleRow:
     extract_rules: list[str] = field(default_factory=list)
     grade_rules: list[str] = field(default_factory=list)
     tokens: list[int] | None = None
-    finish_reasons: list[str] | None = None  # "stop" or "length" (cut at the token budget)
+    finish_reasons: list[str] | None = None  # "stop", "length" (the token budget) or "loop"
     seconds: float | None = None  # generation time per item
     tool: str | None = None  # the tool kind (`mathforge.tool_kinds`) when the completions ran programs
     executions: list[list[dict[str, Any]]] | None = None  # per completion, its `ExecutionRecord`s as JSON
@@ -66,11 +68,12 @@ class SampleRow:
 
     @property
     def truncated(self) -> list[bool]:
-        """Per completion: whether it stopped at the token budget (False where the row does not say)."""
+        """Per completion: whether it was cut short, at the token budget or in a loop (False where the row does not
+        say)."""
         reasons = self.finish_reasons
         if reasons is None or len(reasons) != len(self.completions):
             return [False] * len(self.completions)
-        return [reason == "length" for reason in reasons]
+        return [reason in CUT_SHORT for reason in reasons]
 
     def to_json(self) -> dict[str, Any]:
         """The row as a JSON object: optional fields only when set, then the extra fields."""
@@ -120,3 +123,8 @@ _FIELDS = [f.name for f in fields(SampleRow) if f.name != "extra"]
 _GRADED = ("preds", "correct", "extract_rules", "grade_rules")
 _REQUIRED = {"id", "question", "gold", "completions", *_GRADED}
 
+
+
+def items_digest(ids: Sequence[str]) -> str:
+    """A short digest of the ids of the items a run covers, in order: `report` compares runs by it."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]

@@ -22,19 +22,19 @@ EXPECTED = {
     "svamp": (1000, "145", None),
     "asdiv": (2215, "9", None),
     "mawps": (2065, "43", None),
-    "gsm_hard": (1319, None, None),
+    "gsm_hard": (1319, "-9867630", None),  # target -9867630.0, an integer
     "sat_math": (32, "A", 4),
     "mmlu_stem": (3018, "C", 4),
-    "gaokao2023en": (385, None, None),
+    "gaokao2023en": (385, "\\{x|-2\\leq x < 1\\}", None),  # "$...$" unwrapped
     "gaokao_math_qa": (351, "D", 4),
     "gaokao_math_cloze": (118, "2", None),
     "cn_middle_school": (101, "A", None),
     "cmath": (600, "9", None),
-    "aqua": (254, None, 5),
+    "aqua": (254, "A", 5),
     "mathqa": (1000, "A", 5),
     "college_math": (2818, "10-4 n", None),
-    "olympiadbench": (675, None, None),
-    "aime24": (30, None, None),
+    "olympiadbench": (675, "2", None),  # final_answer ["2"]
+    "aime24": (30, "204", None),
     "amc23": (40, "27", None),
     "carp_en": (976, "b ^ { 2 } - 9 a ^ { 2 }", None),
 }
@@ -51,8 +51,7 @@ def test_loads_from_data_dir(name: str) -> None:
     assert len(items) == rows
     assert len({item.id for item in items}) == rows, "item ids must be unique (resume relies on them)"
     assert all(item.question.strip() and item.gold.strip() for item in items)
-    if first_gold is not None:
-        assert items[0].gold == first_gold
+    assert items[0].gold == first_gold
     if n_choices is not None:
         assert len(items[0].choices) == n_choices
     if get_spec(name).answer_type == "choice":
@@ -125,7 +124,10 @@ def test_bad_rows_name_file_and_line(tmp_path: Path, line: str, message: str) ->
 
 
 def test_unknown_and_ambiguous_names() -> None:
-    with pytest.raises(MathforgeError, match=r"unknown benchmark 'gsm9k'; known benchmarks: arith, gsm8k"):
+    with pytest.raises(
+        MathforgeError,
+        match=r"unknown benchmark 'gsm9k' \(did you mean gsm8k\?\); known benchmarks: arith, gsm8k",
+    ):
         get_spec("gsm9k")
     with pytest.raises(MathforgeError, match=r"math500.*ocw.*'math'"):
         get_spec("minerva_math")

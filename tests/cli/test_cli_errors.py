@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +18,6 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-
-
 def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
     (tmp_path / "gsm8k").mkdir()
     (tmp_path / "gsm8k" / "test.jsonl").write_text(rows)
@@ -27,7 +27,10 @@ def _gsm8k_dir(tmp_path: Path, rows: str) -> Path:
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
-        (["eval", "--bench", "gsm9k"], r"unknown benchmark 'gsm9k'; known benchmarks: arith, gsm8k, math"),
+        (
+            ["eval", "--bench", "gsm9k"],
+            r"unknown benchmark 'gsm9k' \(did you mean gsm8k\?\); known benchmarks: arith",
+        ),
         (["eval", "--bench", "minerva_math"], r"ambiguous.*math500.*ocw"),
         (["eval", "--model", "nowhere/model.gguf"], r"model file not found: nowhere/model.gguf"),
         (["eval", "--model", "./no-such-dir"], r"model path not found: ./no-such-dir"),
@@ -56,6 +59,51 @@ def test_bad_options(args: list[str], pattern: str) -> None:
     assert_one_line_error(_run(*args), pattern)
 
 
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["eval", "--bench", "gsm8"], r"unknown benchmark 'gsm8' \(did you mean gsm8k\?\); known benchmarks: "),
+        (["eval", "--bench", "arith,MATH50"], r"unknown benchmark 'MATH50' \(did you mean math500\?\)"),
+        (["eval", "--prompt", "few-shoot"], r"--prompt: must be one of .*; got 'few-shoot' \(did you mean few-shot\?\)$"),
+        (["eval", "--backend", "lamacpp"], r"--backend: must be one of .*; got 'lamacpp' \(did you mean llamacpp\?\)$"),
+        (["regrade", "{file}", "--bench", "gsm8k", "--format", "lm_eval"], r"--format: .*; got 'lm_eval' \(did you mean lm-eval\?\)$"),
+        (["regrade", "{file}", "--bench", "svmp"], r"unknown benchmark 'svmp' \(did you mean svamp\?\)"),
+        # Nothing close: no guess.
+        (["eval", "--bench", "zzz"], r"unknown benchmark 'zzz'; known benchmarks: arith"),
+        (["eval", "--backend", "tensorrt"], r"--backend: must be one of .*; got 'tensorrt'$"),
+    ],
+)  # fmt: skip
+def test_unknown_names_suggest_the_closest(tmp_path: Path, args: list[str], pattern: str) -> None:
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"idx": 0, "question": "q", "gt": "1", "code": ["1"]}\n')
+    assert_one_line_error(_run(*(arg.format(file=file) for arg in args)), pattern)
+
+
+_NO_TOKENIZER = (
+    r"no tokenizer files \(tokenizer.json, tokenizer.model, tokenizer_config.json or vocab files\)"
+)
+_NO_WEIGHTS = r"no weights \(\*.safetensors, pytorch_model\*.bin or a .gguf\)"
+
+
+def test_model_directory_without_model_files_says_what_is_missing(tmp_path: Path) -> None:
+    # Not transformers' "Couldn't instantiate the backend tokenizer" and a hub hint: the directory is local.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(
+        _run("eval", "--model", str(empty), "--backend", "hf", "--limit", "1", "--out", str(tmp_path)),
+        rf"cannot load model directory {re.escape(str(empty))}: it has no config.json, {_NO_TOKENIZER}, {_NO_WEIGHTS}$",
+    )
+
+
+def test_model_directory_without_weights(tiny_llama: Path, tmp_path: Path) -> None:
+    unweighted = tmp_path / "unweighted"
+    shutil.copytree(tiny_llama, unweighted, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    assert_one_line_error(
+        _run("eval", "--model", str(unweighted), "--limit", "1", "--out", str(tmp_path)),
+        rf"cannot load model directory {re.escape(str(unweighted))}: it has {_NO_WEIGHTS}$",
+    )
+
+
 def test_malformed_jsonl_names_file_and_line(tmp_path: Path, gemma_gguf: Path) -> None:
     data = _gsm8k_dir(tmp_path, '{"question": "q", "answer": "#### 1"}\n{"question": \n')
     assert_one_line_error(
@@ -72,6 +120,21 @@ def test_missing_field_names_file_line_and_field(tmp_path: Path, gemma_gguf: Pat
         _run("eval", "--bench", "gsm8k", "--data-dir", str(data), "--prompt", "zero-shot"),
         r"gsm8k/test.jsonl:2: missing field 'question'",
     )
+
+
+@pytest.mark.parametrize("prompt", [[], ["--prompt", "zero-shot"]])
+def test_an_empty_benchmark_file_is_an_error_not_a_result(
+    tmp_path: Path, gemma_gguf: Path, prompt: list[str]
+) -> None:
+    """With the default few-shot prompt too: the test split is checked before anything looks for exemplars
+    (gsm8k's come from a train file this data dir does not have)."""
+    data = _gsm8k_dir(tmp_path, "\n")
+    out = tmp_path / "runs"
+    assert_one_line_error(
+        _run("eval", "--bench", "gsm8k", "--data-dir", str(data), "--out", str(out), *prompt),
+        rf"{re.escape(str(data / 'gsm8k' / 'test.jsonl'))}: no items in the test split of 'gsm8k'$",
+    )
+    assert not out.exists()  # no run directory, so no "n 0" run for `report` to find
 
 
 def test_hub_unreachable_offline(gemma_gguf: Path) -> None:

@@ -17,7 +17,14 @@ def _mathforge(*args: str) -> subprocess.CompletedProcess:
 
 def test_eval_then_report(tiny_llama: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    for prompt in ("zero-shot", "few-shot"):
+    for prompt, limit, sampling in (
+        ("zero-shot", "3", []),
+        ("few-shot", "3", []),
+        # Fewer items (elsewhere: the same run directory holds the results of its latest --limit): another
+        # column, not a newer "duplicate".
+        ("few-shot", "2", ["--out", str(tmp_path / "elsewhere")]),
+        ("few-shot", "3", ["--n", "2", "--temperature", "0.7"]),  # sampled: another column
+    ):
         result = _mathforge(
             "eval",
             "--model",
@@ -29,23 +36,40 @@ def test_eval_then_report(tiny_llama: Path, tmp_path: Path) -> None:
             "--shots",
             "1",
             "--limit",
-            "3",
+            limit,
             "--max-new-tokens",
             "4",
             "--out",
             str(runs),
             "--quiet",
+            *sampling,
         )
         assert result.returncode == 0, result.stderr
         assert "mathforge eval" in result.stdout and "arith" in result.stdout  # the results table
         assert f"arith__{prompt}" in result.stdout.replace("\n", "")  # the run directory is printed
     table = _mathforge("report", str(tmp_path))
     assert table.returncode == 0, table.stderr
-    header = table.stdout.splitlines()[0]
-    assert header.startswith("| Model") and "arith (zero-shot)" in header and "arith (few-shot)" in header
-    assert header.rstrip().endswith("Average |")
-    best = _mathforge("report", str(runs), "--best-of-prompts", "--format", "csv")
+    header = [cell.strip() for cell in table.stdout.splitlines()[0].strip("|").split("|")]
+    assert header == [
+        "Model",
+        "arith (zero-shot; greedy; n=3)",
+        "arith (few-shot; greedy; n=2)",
+        "arith (few-shot; greedy; n=3)",
+        "arith (few-shot; 2 samples, T=0.7; n=3)",
+        "Average",
+    ]
+    assert "kept the most recent" not in table.stdout
+    best = _mathforge("report", str(tmp_path), "--best-of-prompts", "--format", "csv")
     assert best.returncode == 0, best.stderr
     rows = list(csv.reader(io.StringIO(best.stdout)))
-    assert rows[0] == ["model", "arith", "arith prompt", "Average"]
-    assert rows[1][0] == tiny_llama.name and rows[1][2] in ("zero-shot", "few-shot")
+    # Only the greedy runs over the same 3 items compare prompts; the others keep columns of their own.
+    assert rows[0][:3] == ["model", "arith (greedy; n=2)", "arith (greedy; n=2) prompt"]
+    assert rows[0][3:] == [
+        "arith (greedy; n=3)",
+        "arith (greedy; n=3) prompt",
+        "arith (2 samples, T=0.7; n=3)",
+        "arith (2 samples, T=0.7; n=3) prompt",
+        "Average",
+    ]
+    assert rows[1][0] == tiny_llama.name and rows[1][4] in ("zero-shot", "few-shot")
+    assert (rows[1][2], rows[1][6]) == ("few-shot", "few-shot")

@@ -53,6 +53,12 @@ def test_plain_output_passes_through(tmp_path: Path) -> None:
     )
 
 
+def test_timeout_is_said_once(tmp_path: Path) -> None:
+    result = _exec(_program(tmp_path, "while True:\n    pass"), "--timeout", "1")
+    assert result.returncode == 124
+    assert result.stderr.strip().splitlines()[-1] == "mathforge exec: timeout: no result within 1 s"
+
+
 def test_truncated_output_is_marked(tmp_path: Path) -> None:
     report = json.loads(_exec(_program(tmp_path, "print('x' * 10**6)"), "--json").stdout)
     assert report["truncated"] is True

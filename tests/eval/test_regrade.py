@@ -199,6 +199,21 @@ def test_data_dir_golds_replace_corrupted_file_golds(tmp_path: Path) -> None:
     assert result.metrics["gold_differs_from_file"] == 2
 
 
+def test_golds_that_differ_only_in_spelling_are_not_changed(tmp_path: Path) -> None:
+    # GSM8K writes "1,234,567"; harnesses store the gold as they normalised it: "1234567". Only a gold that
+    # grades differently counts as changed by --data-dir.
+    benchmark = ["2,125", "1,234,567", "18", "7"]
+    in_file = ["2125", " 1234567 ", "81", "7"]
+    data = tmp_path / "data"
+    (data / "gsm8k").mkdir(parents=True)
+    items = [{"idx": n, "question": f"Q{n}?", "answer": f"#### {gold}"} for n, gold in enumerate(benchmark)]
+    _write(data / "gsm8k" / "test.jsonl", items)
+    rows = [{"idx": n, "question": f"Q{n}?", "gt": g, "code": ["#### 7"]} for n, g in enumerate(in_file)]
+    result = regrade_file(_write(tmp_path / "out.jsonl", rows), "gsm8k", data_dir=data)
+    assert [row["gold"] for row in result.rows] == benchmark
+    assert result.metrics["gold_differs_from_file"] == 1  # 81 -> 18 only
+
+
 def test_data_dir_makes_the_file_gold_optional(tmp_path: Path) -> None:
     rows = [{key: value for key, value in row.items() if key != "gt"} for row in _harness_rows()]
     path = _write(tmp_path / "out.jsonl", rows)

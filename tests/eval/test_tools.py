@@ -112,11 +112,26 @@ def test_tora_round_limit() -> None:
     assert extract_tora_answer(trajectory.text) == Extraction("7", "program_output")
 
 
+# Kills its parent, then, orphaned, waits to be killed: whether the sandbox saw its reply or its parent's death
+# first does not decide the outcome (test_sandbox_hostile.py's test_killing_its_parent explains).
+_KILL_PARENT = (
+    "import os, time\n"
+    "parent = os.getppid()\n"
+    "os.kill(parent, 9)\n"
+    "deadline = time.monotonic() + 1\n"
+    "while os.getppid() == parent and time.monotonic() < deadline:\n"
+    "    time.sleep(0.01)\n"
+    "if os.getppid() != parent:\n"
+    "    time.sleep(2)\n"
+    "print('still here')\n"
+)
+
+
 def test_tora_hostile_and_broken_blocks_are_recorded_and_the_trajectory_goes_on() -> None:
     engine = ScriptedEngine(
         _by_round(
             "```python\nwhile True:\n    pass\n```",
-            "```python\nimport os\nos.kill(os.getppid(), 9)\nprint('still here')\n```",
+            f"```python\n{_KILL_PARENT}```",
             "```python\nraise ValueError('bad')\n```",
             "```python\nx = 5\n```",
         )
@@ -126,7 +141,10 @@ def test_tora_hostile_and_broken_blocks_are_recorded_and_the_trajectory_goes_on(
     tool.close()
     shown = [(run["status"], run["shown"]) for run in trajectory.executions]
     assert shown[0] == ("timeout", HARNESS_TIMEOUT)
-    assert shown[1][0] in ("ok", "killed")
+    if tool.sandbox.isolated:  # its parent is the pid namespace's init, which ignores the signal
+        assert shown[1] == ("ok", "still here")
+    else:  # its parent is the sandbox's own process, whose death ends the run
+        assert shown[1] == ("killed", "killed by SIGKILL")
     assert shown[2] == ("error", "ValueError: bad")
     assert shown[3] == ("ok", "Done")  # a silent success, shown as the harness shows it
 

@@ -169,20 +169,97 @@ def test_best_of_prompts_picks_the_better_per_benchmark(tmp_path: Path) -> None:
 
 def test_duplicates_keep_most_recent_and_say_so(tmp_path: Path) -> None:
     old = write_run(tmp_path, "a/m1/gsm8k", "m1", "gsm8k", 50.0, finished_at="2025-01-01T10:00:00+00:00")
-    new = write_run(
-        tmp_path,
-        "b/m1/gsm8k",
-        "m1",
-        "gsm8k",
-        40.0,
-        finished_at="2025-03-01T10:00:00+00:00",
-        config={"temperature": 0.7, "n": 4},
-    )
+    new = write_run(tmp_path, "b/m1/gsm8k", "m1", "gsm8k", 40.0, finished_at="2025-03-01T10:00:00+00:00")
     table = build_table(find_runs([tmp_path]))
     assert table.cells["m1", "gsm8k"].value == 40.0
     assert table.cells["m1", "gsm8k"].path == new
-    assert table.notes == [f"2 runs of m1 / gsm8k (zero-shot): kept the most recent, {new}; ignored {old}"]
-    assert "Notes:\n- 2 runs of m1 / gsm8k (zero-shot)" in render(table)
+    assert table.notes == [
+        f"2 runs of m1 / gsm8k with identical settings (zero-shot): kept the most recent, {new}; ignored {old}"
+    ]
+    assert "Notes:\n- 2 runs of m1 / gsm8k with identical settings (zero-shot)" in render(table)
+
+
+def _fingerprint(**changes: Any) -> dict[str, Any]:
+    """The fingerprint keys the report reads, as eval writes them, with `changes` on top."""
+    sampling = {"max_new_tokens": 1024, "temperature": 0.0, "top_p": 1.0, "top_k": 0, "n": 1, "seed": 0}
+    fingerprint: dict[str, Any] = {"sampling": sampling, "extractor": "auto"}
+    for key, value in changes.items():
+        if key in sampling:
+            sampling[key] = value
+        else:
+            fingerprint[key] = value
+    return fingerprint
+
+
+def _items(count: int, first: int = 0) -> dict[str, Any]:
+    from mathforge.records import items_digest
+
+    return {"count": count, "sha256": items_digest([str(i) for i in range(first, first + count)])}
+
+
+# Each kind of difference that changes the number, as (metrics.json keys of the other run, its column label).
+_DIFFERENCES = {
+    "prompt": ({"prompt": "few-shot"}, "few-shot"),
+    "sampling": (
+        {"fingerprint": _fingerprint(temperature=0.7, n=4), "samples_per_item": 4},
+        "4 samples, T=0.7",
+    ),
+    "top_p": (
+        {"fingerprint": _fingerprint(temperature=0.7, n=4, top_p=0.95)},
+        "4 samples, T=0.7, top-p 0.95",
+    ),
+    "budget": ({"fingerprint": _fingerprint(max_new_tokens=512)}, "512 tokens"),
+    "limit": ({"n": 3, "items": _items(3)}, "n=3"),
+    "item set": ({"items": _items(2, first=5)}, "n=2, items "),
+    "extractor": ({"fingerprint": _fingerprint(extractor="boxed")}, "boxed extractor"),
+    "judge": ({"judge": {"model": "qwen-judge"}}, "judge qwen-judge"),
+    "tool": ({"fingerprint": _fingerprint(tool={"kind": "tora", "rounds": 2})}, "tool kind tora, rounds 2"),
+}
+
+
+@pytest.mark.parametrize("difference", list(_DIFFERENCES))
+def test_runs_with_other_settings_are_other_columns(tmp_path: Path, difference: str) -> None:
+    """The newer run differs in one setting: it must not replace the older one, and the labels say how."""
+    base = {"fingerprint": _fingerprint(), "items": _items(2), "n": 2}
+    other, label = _DIFFERENCES[difference]
+    first = write_run(tmp_path, "a", "m1", "gsm8k", 10.0, finished_at="2025-01-01T10:00:00+00:00", **base)
+    second = write_run(
+        tmp_path, "b", "m1", "gsm8k", 12.5, finished_at="2025-03-01T10:00:00+00:00", **{**base, **other}
+    )
+    table = build_table(find_runs([tmp_path]))
+    assert len(table.columns) == 2, [c.label for c in table.columns]
+    by_path = {cell.path: (column, cell.value) for (_, column), cell in table.cells.items()}
+    assert by_path[first][1] == 10.0 and by_path[second][1] == 12.5
+    assert label in by_path[second][0] and by_path[first][0] != by_path[second][0]
+    assert not any("kept the most recent" in note for note in table.notes)
+
+
+def test_greedy_runs_differing_only_in_unused_top_p_are_one_setting(tmp_path: Path) -> None:
+    write_run(tmp_path, "a", "m1", "gsm8k", 10.0, fingerprint=_fingerprint(top_p=0.9))
+    write_run(
+        tmp_path, "b", "m1", "gsm8k", 11.0, fingerprint=_fingerprint(), finished_at="2025-02-01T00:00:00"
+    )
+    table = build_table(find_runs([tmp_path]))
+    assert [c.label for c in table.columns] == ["gsm8k"]
+    assert table.cells["m1", "gsm8k"].value == 11.0
+
+
+def test_best_of_prompts_compares_only_the_same_items(tmp_path: Path) -> None:
+    write_run(tmp_path, "zs", "m1", "gsm8k", 33.3, prompt="zero-shot", n=3, items=_items(3))
+    write_run(tmp_path, "fs", "m1", "gsm8k", 50.0, prompt="few-shot", n=2, items=_items(2))
+    table = build_table(find_runs([tmp_path]), best_of_prompts=True)
+    assert [c.label for c in table.columns] == ["gsm8k (n=2)", "gsm8k (n=3)"]
+    assert table.cells["m1", "gsm8k (n=3)"].prompt == "zero-shot"
+    assert table.cells["m1", "gsm8k (n=2)"].prompt == "few-shot"
+    assert table.prompt_choices == []  # one prompt per item set: nothing was compared
+
+
+def test_runs_over_no_items_are_left_out(tmp_path: Path) -> None:
+    write_run(tmp_path, "full", "m1", "gsm8k", 40.0, finished_at="2025-01-01T00:00:00+00:00")
+    empty = write_run(tmp_path, "empty", "m1", "gsm8k", 0.0, n=0, finished_at="2025-05-01T00:00:00+00:00")
+    table = build_table(find_runs([tmp_path]))
+    assert table.cells["m1", "gsm8k"].value == 40.0
+    assert f"1 run(s) over no items (n 0) left out: {empty}" in table.notes
 
 
 def test_other_metric_and_runs_without_it(tmp_path: Path) -> None:

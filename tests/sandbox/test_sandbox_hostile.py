@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from mathforge.sandbox import Limits, Sandbox, SandboxPool, isolation_error
+from mathforge.sandbox import ExecResult, Limits, Sandbox, SandboxPool, isolation_error
 
 LIMITS = Limits(timeout=3, memory_mb=512, max_processes=32, max_file_mb=16, tmp_mb=64)
 
@@ -38,6 +40,7 @@ def any_sandbox(request: pytest.FixtureRequest) -> Sandbox:
 
 
 def _processes_with(text: str) -> list[int]:
+    """Live processes whose command line holds `text` (a zombie's command line reads as empty)."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -47,6 +50,64 @@ def _processes_with(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@pytest.fixture
+def sleep_marker() -> Iterator[str]:
+    """A unique duration for `sleep`, which puts it on the sleeper's command line where `_processes_with` finds
+    it from outside any sandbox (a marker only in the program text is on no command line: the code travels
+    through a pipe). It is half a minute, longer than any wait here, so a leaked sleeper is still there to be
+    seen; whatever carries it at teardown is killed, so a failing test leaves nothing running."""
+    marker = f"30.{uuid.uuid4().int % 10**12:012d}"
+    yield marker
+    for pid in _processes_with(_sleeping(marker)):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sleeping(marker: str) -> str:
+    return f"sleep\x00{marker}\x00"
+
+
+def _run_watching(
+    sandbox: Sandbox, code: str, needle: str, on_seen: Callable[[list[int]], None] | None = None
+) -> tuple[ExecResult, int]:
+    """Run `code`, watching /proc meanwhile for processes whose command line holds `needle`: the result and
+    the most of them seen alive at once, the proof that the program really started what must not outlive it.
+    `on_seen` is called with them each time some are seen.
+
+    The program runs on the calling thread and the watcher on another: bwrap's --die-with-parent fires when
+    the thread that started it ends, so a sandbox run on a short-lived thread would be cleaned up by that
+    thread's end even where the sandbox itself failed to."""
+    most = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most
+        while not done.is_set():
+            alive = _processes_with(needle)
+            most = max(most, len(alive))
+            if alive and on_seen is not None:
+                on_seen(alive)
+            done.wait(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = sandbox.run(code)
+    finally:
+        done.set()
+        watcher.join()
+    return result, most
+
+
+def _left_alive(needle: str, within: float = 2.0) -> list[int]:
+    """What still carries `needle` once `within` seconds have passed; returns as soon as nothing does (killed
+    processes take a moment to go, and a pid namespace's to be torn down)."""
+    deadline = time.monotonic() + within
+    while (alive := _processes_with(needle)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return alive
 
 
 def _still_works(sandbox: Sandbox) -> None:
@@ -72,29 +133,33 @@ def test_sigterm_ignored_then_sleeping(any_sandbox: Sandbox) -> None:
     assert time.perf_counter() - started < LIMITS.timeout + 2
 
 
-def test_fork_bomb(any_sandbox: Sandbox) -> None:
-    marker = f"forkbomb{uuid.uuid4().hex[:8]}"
+def test_fork_bomb(any_sandbox: Sandbox, sleep_marker: str) -> None:
+    # Each child becomes `sleep <marker>`, so the test can count the live ones from outside the sandbox.
     code = (
         "import os, time\n"
-        f"tag = '{marker}'\n"
         "children = 0\n"
         "while True:\n"
         "    try:\n"
-        "        if os.fork() == 0:\n"
-        "            time.sleep(60)\n"
-        "            os._exit(0)\n"
-        "        children += 1\n"
+        "        pid = os.fork()\n"
         "    except OSError as error:\n"
         "        print('fork refused after', children, error.strerror, flush=True)\n"
-        "        time.sleep(60)\n"
+        "        break\n"
+        "    if pid == 0:\n"
+        "        try:\n"
+        f"            os.execvp('sleep', ['sleep', '{sleep_marker}'])\n"
+        "        finally:\n"
+        "            os._exit(1)\n"
+        "    children += 1\n"
+        "time.sleep(60)\n"
     )
-    result = any_sandbox.run(code)
+    result, most_alive = _run_watching(any_sandbox, code, _sleeping(sleep_marker))
     assert result.status == "timeout"
     assert "fork refused after" in result.stdout  # the process limit stopped it, not the machine
     refused_after = int(result.stdout.split("fork refused after ")[1].split()[0])
-    assert refused_after <= LIMITS.max_processes
-    time.sleep(0.2)
-    assert not _processes_with(marker)
+    # The limit allows max_processes less the few the sandbox itself runs (bwrap, its init, the interpreter).
+    assert LIMITS.max_processes // 2 <= refused_after <= LIMITS.max_processes
+    assert most_alive == refused_after  # every child it made was seen alive while it ran...
+    assert _left_alive(_sleeping(sleep_marker)) == []  # ...and none is left after it
     _still_works(any_sandbox)
 
 
@@ -112,8 +177,10 @@ def test_huge_allocation_at_once(any_sandbox: Sandbox) -> None:
 def test_writing_a_10gb_file(any_sandbox: Sandbox) -> None:
     code = "chunk = b'x' * 2**20\nwith open('big.bin', 'wb') as f:\n    for _ in range(10 * 1024):\n        f.write(chunk)\n"
     result = any_sandbox.run(code)
-    assert result.status == "error"
-    assert "File too large" in result.error or "No space left" in result.error
+    # The file-size limit (max_file_mb) is below the private /tmp's size (tmp_mb), so it is what stops the
+    # program, isolated or not (a tmpfs's size cap is tested on /dev/shm, sized alike, below).
+    assert LIMITS.max_file_mb < LIMITS.tmp_mb
+    assert (result.status, result.error) == ("error", "OSError: [Errno 27] File too large")
     _still_works(any_sandbox)
 
 
@@ -137,8 +204,9 @@ def test_no_network_not_even_the_callers_loopback(isolated: Sandbox) -> None:
     result = isolated.run(code)
     thread.join()
     server.close()
+    # Its own loopback is up with nothing listening on it: refused, not unreachable.
     assert result.status == "error"
-    assert "ConnectionRefused" in result.error or "Network is unreachable" in result.error
+    assert result.error == "ConnectionRefusedError: [Errno 111] Connection refused"
     assert "connected" not in result.stdout
     assert accepted == []
 
@@ -180,12 +248,30 @@ def test_cannot_write_outside_its_temporary_directory(isolated: Sandbox, tmp_pat
 
 
 def test_killing_its_parent(any_sandbox: Sandbox) -> None:
-    code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(os.getppid(), signal.SIGTERM)\nprint('done')\n"
+    # Both signals go to the parent it had: once that one is gone this process is adopted by another (init, or
+    # whatever subreaper runs the tests), which a second os.getppid() would hit. Orphaned, it waits to be
+    # killed, so that the outcome does not hang on whether its reply or its parent's death is seen first.
+    code = (
+        "import os, signal, time\n"
+        "parent = os.getppid()\n"
+        "os.kill(parent, signal.SIGKILL)\n"
+        "os.kill(parent, signal.SIGTERM)\n"
+        "deadline = time.monotonic() + 1\n"
+        "while os.getppid() == parent and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "if os.getppid() != parent:\n"
+        "    time.sleep(2)\n"
+        "print('parent', 'alive' if os.getppid() == parent else 'gone')\n"
+    )
     result = any_sandbox.run(code)
-    # Isolated, its parent is the namespace's init, which ignores signals from inside; bare, the parent is the
-    # sandbox process itself, whose death is reported. Either way the caller lives on.
-    assert result.status in ("ok", "killed")
-    _still_works(any_sandbox)
+    if any_sandbox.isolated:
+        # Its parent is the namespace's init, which ignores signals from inside: the program carries on.
+        assert (result.status, result.stdout, result.error) == ("ok", "parent alive\n", None)
+    else:
+        # Its parent is the sandbox's own process (a shell kept between caller and program): the run ends
+        # when that dies, reported as its death.
+        assert (result.status, result.stdout, result.error) == ("killed", "", "killed by SIGKILL")
+    _still_works(any_sandbox)  # either way the caller lives on
 
 
 def test_cannot_see_or_signal_other_processes(isolated: Sandbox) -> None:
@@ -196,34 +282,49 @@ def test_cannot_see_or_signal_other_processes(isolated: Sandbox) -> None:
     assert max(eval(result.stdout)) < 10  # only its own namespace's few processes
 
 
-def test_detached_child_does_not_outlive_the_program(any_sandbox: Sandbox) -> None:
-    marker = f"{time.time() % 1000:.0f}{uuid.uuid4().int % 10**6}.5"
-    code = f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)\nprint('spawned')\n"
-    result = any_sandbox.run(code)
-    assert (result.status, result.stdout) == ("ok", "spawned\n")
-    time.sleep(0.3)
-    assert not _processes_with(f"sleep\x00{marker}")
+def test_detached_child_does_not_outlive_the_program(any_sandbox: Sandbox, sleep_marker: str) -> None:
+    # The program reports only once the test has seen its child alive and answered with SIGUSR1 (blocked, so
+    # that it waits in sigtimedwait), so the check that nothing is left afterwards is about a real process.
+    code = (
+        "import signal, subprocess\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+        f"subprocess.Popen(['sleep', '{sleep_marker}'], start_new_session=True)\n"
+        "print('spawned' if signal.sigtimedwait({signal.SIGUSR1}, 2) else 'never seen')\n"
+    )
+    answered: set[int] = set()
+
+    def answer(sleepers: list[int]) -> None:
+        for parent in {_parent(pid) for pid in sleepers} - answered:
+            # Only the sandbox's interpreter: never signal whatever adopted an orphan.
+            if b'"reply_fd"' in _cmdline(parent):
+                with contextlib.suppress(OSError):
+                    os.kill(parent, signal.SIGUSR1)
+                answered.add(parent)
+
+    result, most_alive = _run_watching(any_sandbox, code, _sleeping(sleep_marker), on_seen=answer)
+    assert (result.status, result.stdout, most_alive) == ("ok", "spawned\n", 1)
+    assert _left_alive(_sleeping(sleep_marker)) == []
 
 
-def test_double_forked_daemon_is_killed_on_timeout(any_sandbox: Sandbox) -> None:
-    marker = f"{uuid.uuid4().int % 10**6}.25"
+def test_double_forked_daemon_is_killed_on_timeout(any_sandbox: Sandbox, sleep_marker: str) -> None:
     code = (
         "import os, subprocess, time\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
-        f"    subprocess.Popen(['sleep', '{marker}'])\n"
+        f"    subprocess.Popen(['sleep', '{sleep_marker}'])\n"
         "    os._exit(0)\n"
         "time.sleep(100)\n"
     )
-    assert any_sandbox.run(code).status == "timeout"
-    time.sleep(0.3)
-    assert not _processes_with(f"sleep\x00{marker}")
+    result, most_alive = _run_watching(any_sandbox, code, _sleeping(sleep_marker))
+    assert (result.status, most_alive) == ("timeout", 1)  # the daemon was alive while the program ran
+    assert _left_alive(_sleeping(sleep_marker)) == []
 
 
 def test_closing_stdout(any_sandbox: Sandbox) -> None:
     result = any_sandbox.run("import os, sys\nprint('before', flush=True)\nos.close(1)\nprint('after')\n")
     assert result.stdout == "before\n"
-    assert result.status in ("ok", "error")
+    # Output is unbuffered (-u), so the second print writes to the closed descriptor at once and fails.
+    assert (result.status, result.error) == ("error", "OSError: [Errno 9] Bad file descriptor")
     _still_works(any_sandbox)
 
 
@@ -331,10 +432,17 @@ def test_cpu_limit_with_threads_is_a_timeout(any_sandbox: Sandbox) -> None:
 
 
 def test_shared_memory_is_capped(isolated: Sandbox) -> None:
-    code = "chunk = b'x' * 2**20\nwith open('/dev/shm/fill', 'wb') as f:\n    for _ in range(1024):\n        f.write(chunk)\n"
+    # Files each under the file-size limit, twice /dev/shm's size in all: only the tmpfs's cap can stop them.
+    file_mb = LIMITS.max_file_mb // 2
+    code = (
+        f"for i in range({2 * LIMITS.tmp_mb // file_mb}):\n"
+        f"    with open(f'/dev/shm/fill{{i}}', 'wb') as f:\n"
+        f"        f.write(b'x' * {file_mb} * 2**20)\n"
+        "    print(i, flush=True)\n"
+    )
     result = isolated.run(code)
-    assert result.status == "error"
-    assert "No space left" in result.error or "File too large" in result.error
+    assert (result.status, result.error) == ("error", "OSError: [Errno 28] No space left on device")
+    assert len(result.stdout.split()) * file_mb <= LIMITS.tmp_mb
 
 
 def test_large_program_to_a_stopped_session_still_times_out(any_sandbox: Sandbox) -> None:
@@ -370,29 +478,35 @@ def test_output_printed_between_calls_does_not_leak_into_the_next(any_sandbox: S
 
 
 def test_double_fork_with_a_clean_environment_is_killed_without_cgroups(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, sleep_marker: str
 ) -> None:
     from mathforge.sandbox import process
 
     monkeypatch.setattr(process, "make_cgroup", lambda tasks: None)  # as a non-root user runs it
-    marker = f"{uuid.uuid4().int % 10**6}.75"
     code = (
         "import os, time\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
         "    if os.fork() == 0:\n"
-        f"        os.execve('/bin/sleep', ['sleep', '{marker}'], {{}})\n"
+        f"        os.execve('/bin/sleep', ['sleep', '{sleep_marker}'], {{}})\n"
         "    os._exit(0)\n"
         "time.sleep(100)\n"
     )
-    assert Sandbox(Limits(timeout=2), isolate=False).run(code).status == "timeout"
-    time.sleep(0.3)
-    alive = [pid for pid in _processes_with(f"sleep\x00{marker}") if "Z" not in _state(pid)]
-    assert alive == []
+    sandbox = Sandbox(Limits(timeout=2), isolate=False)
+    result, most_alive = _run_watching(sandbox, code, _sleeping(sleep_marker))
+    assert (result.status, most_alive) == ("timeout", 1)  # the orphan was alive while the program ran
+    assert _left_alive(_sleeping(sleep_marker)) == []
 
 
-def _state(pid: int) -> str:
+def _parent(pid: int) -> int:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
-        return "Z"
+        return 0
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

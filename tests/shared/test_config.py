@@ -23,8 +23,10 @@ def _mathforge(*args: str) -> subprocess.CompletedProcess:
 
 def test_yaml_keys_are_option_names_with_dashes_or_underscores(tmp_path: Path) -> None:
     file = tmp_path / "run.yaml"
-    file.write_text("bench: gsm8k,math500\nmax_new_tokens: 512\nmax-new-tokens: 256\nk: 1,2\nn: 2\n"
-                    "temperature: 0.7\nthreads: 3\nstop:\n  - END\n")
+    file.write_text(
+        "bench: gsm8k,math500\nmax_new_tokens: 512\nmax-new-tokens: 256\nk: 1,2\nn: 2\n"
+        "temperature: 0.7\nthreads: 3\nstop:\n  - END\n"
+    )
     config = EvalConfig.load(file)
     assert config.benchmarks == ["gsm8k", "math500"]
     assert config.max_new_tokens == 256  # the later key of the two spellings
@@ -48,11 +50,17 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("bench: gsm8k\nmax_new_tokenz: 5\n", r"run.yaml:2: unknown key 'max_new_tokenz'; did you mean 'max-new-tokens'\?"),
+        (
+            "bench: gsm8k\nmax_new_tokenz: 5\n",
+            r"run.yaml:2: unknown key 'max_new_tokenz'; did you mean 'max-new-tokens'\?",
+        ),
         ("seed: 1\n\nlimit: many\n", r"run.yaml:3: key 'limit': Input should be a valid integer"),
         ("temperature: -1\n", r"run.yaml:1: key 'temperature': Input should be greater than or equal to 0"),
         ("backend: hf\nn_ctx: 2048\n", r"run.yaml:2: key 'n_ctx': --n-ctx is not an option of the hf engine"),
-        ("dtype: float8\nbackend: hf\n", r"run.yaml:1: key 'dtype': must be one of auto, float32, float16, bfloat16; got 'float8'$"),
+        (
+            "dtype: float8\nbackend: hf\n",
+            r"run.yaml:1: key 'dtype': must be one of auto, float32, float16, bfloat16; got 'float8' \(did you mean float32\?\)$",
+        ),
         ("bench: [gsm8k\n", r"run.yaml:2: not valid YAML \(expected ',' or '\]'"),
         ("- gsm8k\n", r"run.yaml: expected a mapping of option names to values, got list"),
         ("fresh: true\nconfig: x\n", r"run.yaml:2: unknown key 'config'"),
@@ -69,11 +77,17 @@ def test_bad_config_files_give_file_line_and_key(tmp_path: Path, text: str, patt
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
-        (["--backend", "hf", "--n-ctx", "2048"], r"--n-ctx is not an option of the hf engine \(its options: --dtype, --device, --revision\)"),
+        (
+            ["--backend", "hf", "--n-ctx", "2048"],
+            r"--n-ctx is not an option of the hf engine \(its options: --dtype, --device, --revision\)",
+        ),
         (["--threads", "2", "--backend", "openai"], r"--threads is not an option of the openai engine"),
         (["--base-url", "http://x/v1"], r"--base-url is not an option of the llamacpp engine"),
         (["--dtype", "float16"], r"--dtype is not an option of the llamacpp engine"),
-        (["--model", "org/model", "--tensor-parallel-size", "2"], r"--tensor-parallel-size is not an option of the hf engine"),
+        (
+            ["--model", "org/model", "--tensor-parallel-size", "2"],
+            r"--tensor-parallel-size is not an option of the hf engine",
+        ),
     ],
 )
 def test_an_option_the_engine_does_not_take_is_an_error(args: list[str], pattern: str) -> None:
@@ -83,8 +97,12 @@ def test_an_option_the_engine_does_not_take_is_an_error(args: list[str], pattern
 def test_config_file_errors_reach_the_command_line(tmp_path: Path) -> None:
     file = tmp_path / "run.yaml"
     file.write_text("bench: arith\nlimt: 2\n")
-    assert_one_line_error(_mathforge("eval", "--config", str(file)), r"run.yaml:2: unknown key 'limt'; did you mean 'limit'")
-    assert_one_line_error(_mathforge("eval", "--config", str(tmp_path / "none.yaml")), r"--config: cannot read")
+    assert_one_line_error(
+        _mathforge("eval", "--config", str(file)), r"run.yaml:2: unknown key 'limt'; did you mean 'limit'"
+    )
+    assert_one_line_error(
+        _mathforge("eval", "--config", str(tmp_path / "none.yaml")), r"--config: cannot read"
+    )
 
 
 @pytest.mark.slow
@@ -154,10 +172,14 @@ def test_regrade_reads_its_options_from_a_file_too(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["acc"] == 100.0
     config.write_text("json: true\n")
-    assert_one_line_error(_mathforge("regrade", str(rows), "--config", str(config)), r"Missing option '--bench'")
+    assert_one_line_error(
+        _mathforge("regrade", str(rows), "--config", str(config)), r"Missing option '--bench'"
+    )
 
 
-def test_a_repeated_run_keeps_its_judges_options_and_takes_saved_ones_only_where_they_fit(tmp_path: Path) -> None:
+def test_a_repeated_run_keeps_its_judges_options_and_takes_saved_ones_only_where_they_fit(
+    tmp_path: Path,
+) -> None:
     config = EvalConfig.build(model="x.gguf", judge="org/judge", dtype="bfloat16", n_ctx=1024)
     file = tmp_path / "metrics.json"
     file.write_text(json.dumps({"fingerprint": {}, "config": config.model_dump(mode="json")}, indent=2))

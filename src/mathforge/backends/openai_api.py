@@ -10,23 +10,33 @@ Retries are the `openai` client's own: it retries 408, 409, 429 and 5xx answers,
 jitter) and honours `Retry-After` / `retry-after-ms` up to two minutes (openai/_base_client.py, `request`,
 `_should_retry`, `_calculate_retry_timeout`). Every other failure, and a retry budget spent, becomes a one-line
 `MathforgeError` naming the server's address.
+
+With `stop_on_loop` the completion is streamed (server-sent events) and its text tested with `stuck_in_a_loop`
+every few chunks; a loop closes the stream, which makes llama.cpp's server and vLLM abort the request. A stream
+lost midway is sent again with the same backoff, as the client does not retry once the headers are in.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from pydantic import Field
 
 from mathforge.backends.base import (
+    CUT_SHORT,
+    LOOP_CHECK_STRIDE,
     Completion,
     Generation,
     SamplingParams,
@@ -37,6 +47,7 @@ from mathforge.backends.base import (
 )
 from mathforge.config import Options
 from mathforge.errors import MathforgeError
+from mathforge.grading.loops import stuck_in_a_loop
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -63,18 +74,26 @@ _NEUTRAL_SAMPLING: dict[str, dict[str, Any]] = {
 }
 _LISTING_TIMEOUT = 30.0  # seconds for the /v1/models request at start-up
 _CONNECT_TIMEOUT = 10.0
+# Waits before retrying a stream lost midway: 0.5 s doubling up to 8 s, as the client's own retries (no jitter).
+_BACKOFF = 0.5
+_BACKOFF_MAX = 8.0
 
 
 class OpenAIOptions(Options):
     """Options of the openai engine (any OpenAI-compatible server)."""
 
     base_url: str | None = Field(
-        None, description="openai: the server's address, e.g. http://127.0.0.1:8000/v1 [default: $OPENAI_BASE_URL]"
+        None,
+        description="openai: the server's address, e.g. http://127.0.0.1:8000/v1 [default: $OPENAI_BASE_URL]",
     )
-    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable that holds the API key")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="openai: environment variable that holds the API key"
+    )
     concurrency: int = Field(8, ge=1, le=1024, description="openai: requests in flight at once")
     max_retries: int = Field(
-        5, ge=0, description="openai: retries (exponential backoff) on 429, 5xx, timeouts, dropped connections"
+        5,
+        ge=0,
+        description="openai: retries (exponential backoff) on 429, 5xx, timeouts, dropped connections",
     )
     request_timeout: float = Field(600.0, gt=0.0, description="openai: seconds per request")
 
@@ -84,6 +103,7 @@ class OpenAIBackend:
     packages = ("openai",)
     serves_model = True  # --model is a name the server knows, not weights mathforge loads
     name = "openai"
+    stops_loops: ClassVar[bool] = True  # with stop_on_loop, completions are streamed and tested as they grow
 
     def __init__(
         self,
@@ -211,6 +231,21 @@ class OpenAIBackend:
         return generations
 
     def _complete(self, prompt: str, params: SamplingParams, seed: int) -> Completion:
+        chat = _parse_chat(prompt)
+        if params.stop_on_loop:
+            return self._complete_streamed(prompt, chat, params, seed)
+        response = self._send(prompt, chat, params, seed)
+        return self._completion(response, params, chat=chat is not None)
+
+    def _send(
+        self,
+        prompt: str,
+        chat: tuple[list[dict[str, str]], str] | None,
+        params: SamplingParams,
+        seed: int,
+        **streaming: Any,
+    ) -> Any:
+        """The server's HTTP response to one completion request (`streaming`: stream=True and its options)."""
         request: dict[str, Any] = {
             "model": self.model,
             "max_tokens": params.max_new_tokens,
@@ -218,6 +253,7 @@ class OpenAIBackend:
             "top_p": params.top_p,
             "n": 1,
             "seed": seed,
+            **streaming,
         }
         if params.stop:
             # All of them: vLLM and llama.cpp take any number (OpenAI's own API takes 4 and answers 400 to more).
@@ -225,7 +261,6 @@ class OpenAIBackend:
         extra = dict(_NEUTRAL_SAMPLING.get(str(self.owned_by), {}))
         if params.top_k > 0:
             extra["top_k"] = params.top_k
-        chat = _parse_chat(prompt)
         try:
             if chat is None:
                 raw = self.client.completions.with_raw_response.create(
@@ -244,31 +279,114 @@ class OpenAIBackend:
                 )
         except self.openai.OpenAIError as error:
             raise self._error(error) from None
-        return self._completion(raw.http_response, params, chat=chat is not None)
+        return raw.http_response
 
     def _completion(self, response: Any, params: SamplingParams, chat: bool) -> Completion:
-        try:
-            body = json.loads(response.text)
-        except ValueError:
-            raise MathforgeError(
-                f"openai backend: {self.base_url} answered something that is not JSON: {_short(response.text)!r}"
-            ) from None
+        body = self._json(response.text, "answered something")
         try:
             choice = body["choices"][0]
-            text = (choice["message"]["content"] if chat else choice["text"]) or ""
-            if not isinstance(text, str):
-                raise TypeError("the completion is not a string")
-            length = choice.get("finish_reason") == "length"
+            text = _text(choice, chat, streamed=False)
             # A server that reports no usage leaves the count unknown: 0, as for an empty completion.
-            tokens = int((body.get("usage") or {}).get("completion_tokens") or 0)
+            completion = _finished(text, choice.get("finish_reason"), _usage(body) or 0, params)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise self._malformed("answered JSON", response.text) from None
+        return completion
+
+    # -- streamed generation (stop_on_loop) -------------------------------------------------------------------
+
+    def _complete_streamed(
+        self, prompt: str, chat: tuple[list[dict[str, str]], str] | None, params: SamplingParams, seed: int
+    ) -> Completion:
+        """Stream the completion to test it for a loop as it grows. A connection lost mid-stream is retried like
+        one lost before the answer (the client's own retries end once the response's headers are in)."""
+        for attempt in itertools.count():
+            response = self._send(
+                prompt, chat, params, seed, stream=True, stream_options={"include_usage": True}
+            )
+            try:
+                return self._read_stream(response, params, chat=chat is not None)
+            except self.openai.APIConnectionError as error:  # timeouts too: see `_lines`
+                if attempt >= self.max_retries:
+                    raise self._error(error) from None
+            finally:
+                # Closing a stream before its end closes the connection: llama.cpp's server and vLLM then abort
+                # the request, so a loop stops costing the server as soon as it is seen.
+                response.close()
+            time.sleep(min(_BACKOFF_MAX, _BACKOFF * 2**attempt))
+        raise AssertionError("unreachable")  # itertools.count() has no end
+
+    def _read_stream(self, response: Any, params: SamplingParams, chat: bool) -> Completion:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            with self._reading(response):  # a server that does not stream answers in one piece
+                response.read()
+            return self._completion(response, params, chat)
+        partial = _Partial()
+        for delta in self._deltas(response, chat):
+            if delta is None:  # [DONE]
+                break
+            if partial.add(*delta) and stuck_in_a_loop(partial.text):
+                return _finished(partial.text, "loop", partial.tokens, params)
+        else:
+            if partial.reason is None:
+                raise MathforgeError(
+                    f"openai backend: {self.base_url} ended the stream before the completion"
+                )
+        return _finished(partial.text, partial.reason, partial.tokens, params)
+
+    def _deltas(self, response: Any, chat: bool) -> Iterator[tuple[str, str | None, int | None] | None]:
+        """(text, finish reason, completion tokens) of each chunk of a server-sent event stream, then None at
+        its [DONE]. An error the server reports in the stream raises."""
+        for line in self._lines(response):
+            field, _, value = line.partition(":")
+            value = value.strip()
+            if field == "data" and value == "[DONE]":
+                yield None
+                return
+            if field not in ("data", "error"):  # comments (keep-alives), event names and ids, blank lines
+                continue
+            # vLLM and OpenAI send {"error": ...} (older vLLM {"object": "error", ...}), llama.cpp "error: {...}".
+            chunk = self._json(value, "sent a stream chunk") if field == "data" else {"error": value}
+            if isinstance(chunk, dict) and ("error" in chunk or chunk.get("object") == "error"):
+                raise MathforgeError(
+                    f"openai backend: {self.base_url} reported an error mid-stream ({_error_message(value)})"
+                )
+            try:
+                choices = chunk["choices"]  # empty in the usage chunk at the end
+                text = _text(choices[0], chat, streamed=True) if choices else ""
+                yield text, choices[0].get("finish_reason") if choices else None, _usage(chunk)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+                raise self._malformed("sent a stream chunk", value) from None
+
+    def _lines(self, response: Any) -> Iterator[str]:
+        with self._reading(response):
+            yield from response.iter_lines()
+
+    @contextlib.contextmanager
+    def _reading(self, response: Any) -> Iterator[None]:
+        """Around reads of a streamed response: the HTTP library's errors (the openai client leaves those raised
+        after the response's headers as httpx's own) become the client's APITimeoutError or APIConnectionError,
+        which `_complete_streamed` retries and `_error` words."""
+        try:
+            yield
+        except self.openai.OpenAIError:
+            raise
+        except Exception as error:  # nothing but reading the response happens inside
+            if "Timeout" in type(error).__name__:  # httpx's ReadTimeout and the like
+                raise self.openai.APITimeoutError(request=response.request) from error
+            raise self.openai.APIConnectionError(request=response.request) from error
+
+    def _json(self, text: str, sent: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError:
             raise MathforgeError(
-                f"openai backend: {self.base_url} answered JSON without a completion: {_short(response.text)!r}"
+                f"openai backend: {self.base_url} {sent} that is not JSON: {_short(text)!r}"
             ) from None
-        # Some servers return the stop string, or ignore stops beyond their limit: cut like the other engines.
-        text, stopped = cut_at_stop(text, params.stop)
-        finish = "length" if length and not stopped else "stop"
-        return Completion(text=text, tokens=tokens, finish_reason=finish)
+
+    def _malformed(self, sent: str, text: str) -> MathforgeError:
+        return MathforgeError(
+            f"openai backend: {self.base_url} {sent} without a completion: {_short(text)!r}"
+        )
 
     def _error(self, error: Exception, retried: bool = True) -> MathforgeError:
         """One line: what the server at base_url did, and after how many retries when they were spent."""
@@ -460,13 +578,73 @@ def _parse_chat(prompt: str) -> tuple[list[dict[str, str]], str] | None:
     return messages, prompt[end:]
 
 
+def _text(choice: dict[str, Any], chat: bool, streamed: bool) -> str:
+    """The text of a choice: `text`, or for chat the message's content (a streamed chunk's delta, which may have
+    none: the first carries the role, the last may carry only the finish reason)."""
+    if not chat:
+        text = choice["text"] or ""
+    else:
+        text = (choice["delta"].get("content") if streamed else choice["message"]["content"]) or ""
+    if not isinstance(text, str):
+        raise TypeError("the completion is not a string")
+    return text
+
+
+def _usage(body: dict[str, Any]) -> int | None:
+    """The completion's token count in an answer or stream chunk; None where it gives none."""
+    return int((body.get("usage") or {}).get("completion_tokens") or 0) or None
+
+
+def _finished(text: str, reason: str | None, tokens: int, params: SamplingParams) -> Completion:
+    # Some servers return the stop string, or ignore stops beyond their limit: cut like the other engines.
+    text, stopped = cut_at_stop(text, params.stop)
+    return Completion(
+        text=text, tokens=tokens, finish_reason=reason if reason in CUT_SHORT and not stopped else "stop"
+    )
+
+
+@dataclass
+class _Partial:
+    """A streamed completion so far."""
+
+    text: str = ""
+    pieces: int = 0  # chunks that carried text
+    usage: int | None = None
+    reason: str | None = None
+
+    def add(self, text: str, reason: str | None, usage: int | None) -> bool:
+        """Take one chunk's (text, finish reason, token count); whether the text is due a loop test (every
+        LOOP_CHECK_STRIDE chunks with text)."""
+        self.usage = usage or self.usage
+        self.reason = reason or self.reason
+        if not text:
+            return False
+        self.text += text
+        self.pieces += 1
+        return self.pieces % LOOP_CHECK_STRIDE == 0
+
+    @property
+    def tokens(self) -> int:
+        # The server's count where it sent one (at the end, asked for with stream_options include_usage). A stream
+        # closed before its end has none, nor has llama-cpp-python's server: each chunk with text is one token on
+        # llama.cpp's server and vLLM, so the chunks are counted. Tokens whose text never comes on its own (part of
+        # a UTF-8 character, sent with the next; a stop string, held back and dropped) are missed: the count can
+        # fall a little short of the tokens generated.
+        return self.usage if self.usage is not None else self.pieces
+
+
 def _server_message(response: Any) -> str:
-    """The error message in a server's answer: OpenAI's {"error": {"message"}}, vLLM's {"message"}, FastAPI's
-    {"detail"}, or the start of the text."""
+    """The error message in a server's answer (see `_error_message`)."""
     try:
         text = response.text
     except Exception:  # a streamed body that could not be read
         return ""
+    return _error_message(text)
+
+
+def _error_message(text: str) -> str:
+    """The error message in a server's answer or stream chunk: OpenAI's {"error": {"message"}}, vLLM's
+    {"message"}, FastAPI's {"detail"}, or the start of the text."""
     try:
         body = json.loads(text)
     except ValueError:

@@ -4,8 +4,9 @@ vLLM schedules its own continuous batches, so each `generate` call hands it the 
 request per prompt, each with its own `vllm.SamplingParams` (n samples, and a seed from the item's position,
 so that sampling does not depend on where the batch boundaries fall).
 
-Parameter names were checked against vLLM 0.33's source (`vllm/sampling_params.py`, `vllm/entrypoints/llm.py`,
-`vllm/engine/arg_utils.py`). No top-k cut is sent as `top_k=-1`: recent versions take 0 or -1, while older ones
+Parameter names were checked by hand against vLLM's source (`vllm/sampling_params.py`, `vllm/entrypoints/llm.py`,
+`vllm/engine/arg_utils.py`); no test checks them against vLLM itself (it needs a GPU to install and run):
+`benchmarks/vllm_gpu_check.py` does, on a GPU machine. No top-k cut is sent as `top_k=-1`: recent versions take 0 or -1, while older ones
 (the extra allows 0.6) refuse 0 ("top_k must be -1 (disable), or at least 1").
 """
 
@@ -54,12 +55,18 @@ class VLLMOptions(Options):
     )
 
 
-
 class VLLMBackend:
     name = "vllm"
     options = VLLMOptions
     packages = ("vllm", "torch", "transformers")
     default_batch_size = 256  # vLLM schedules its own continuous batches: hand it many prompts at once
+    # No --stop-on-loop: the other engines stop a completion once its text passes `stuck_in_a_loop`, tested while
+    # it is decoded, and vLLM's v1 engine has no per-request callback to run that test. SamplingParams stops on
+    # strings and token ids; recent versions' `repetition_detection` stops on repeated token n-grams, another rule
+    # whose stops would differ from the other engines'; v1's logits processors are batch-level classes loaded when
+    # the engine starts, which could only force an EOS that vLLM reports as an ordinary "stop". So with the option
+    # vllm decodes loops to the budget, as without it.
+    stops_loops: ClassVar[bool] = False
     score_batch_size = 256
 
     def __init__(

@@ -33,7 +33,18 @@ def load_items(
             raise MathforgeError(f"{where}: duplicate id '{item.id}' in field '{spec.id_field}'")
         seen.add(item.id)
         items.append(item)
+    if not items:  # a run over nothing would report "acc 0.0" as if a model had been measured
+        raise MathforgeError(f"{_where(spec, source, data_dir)}: no items in the {split} split of '{spec.name}'")
     return items
+
+
+def _where(spec: BenchmarkSpec, source: Split, data_dir: str | Path | None) -> str:
+    """The file(s) a split is read from, for an error about their content."""
+    if spec.generator:
+        return spec.name
+    if data_dir is not None and source.local is not None:
+        return ", ".join(str(Path(data_dir) / source.local.folder / name) for name in source.local.files)
+    return f"{source.hub.path} [{source.hub.split}]" if source.hub is not None else spec.name
 
 
 def _split(spec: BenchmarkSpec, split: str) -> Split:

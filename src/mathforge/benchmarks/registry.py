@@ -8,7 +8,7 @@ a benchmark with no trustworthy hub copy has `hub=None` and needs `--data-dir`.
 from __future__ import annotations
 
 from mathforge.benchmarks.spec import BenchmarkSpec, FileSource, HubSource, Split
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, did_you_mean
 
 _MATH_SUBJECT_CONFIGS = (
     "algebra",
@@ -350,4 +350,6 @@ def get_spec(name: str) -> BenchmarkSpec:
         return REGISTRY[name]
     if name in AMBIGUOUS_NAMES:
         raise MathforgeError(AMBIGUOUS_NAMES[name])
-    raise MathforgeError(f"unknown benchmark '{name}'; known benchmarks: {', '.join(REGISTRY)}")
+    raise MathforgeError(
+        f"unknown benchmark '{name}'{did_you_mean(name, REGISTRY)}; known benchmarks: {', '.join(REGISTRY)}"
+    )

@@ -86,6 +86,12 @@ class EvalConfig(UsesEngine, GradingOptions):
     top_k: int = Field(0, ge=0, description="0 = no top-k cut")
     n: int = Field(1, ge=1, description="Samples per item (needs --temperature > 0)")
     seed: int = Field(0, ge=0, description="Seed for sampling, --shuffle, arith and train exemplars")
+    stop_on_loop: bool = Field(
+        True,
+        description="End a completion that repeats itself verbatim (finish reason 'loop', graded as cut off at "
+        "the budget, so no verdict changes); --no-stop-on-loop decodes every completion to its end [hf, "
+        "llamacpp, openai; vllm decodes to the end]",
+    )
     k: list[int] | None = Field(
         None, description="k values for maj@k and pass@k, comma-separated [default: powers of 2 up to n]"
     )

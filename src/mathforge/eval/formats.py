@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from mathforge.benchmarks.gold_rules import GoldRuleError, derive_gold, to_text
 from mathforge.benchmarks.loaders import format_question, row_choices
 from mathforge.benchmarks.spec import BenchmarkSpec
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, did_you_mean
 from mathforge.grading.trajectory import pal_answer
 from mathforge.io import read_jsonl
 from mathforge.records import SampleRow
@@ -137,7 +137,8 @@ def load_source(
     `need_gold`: a row without a gold answer is an error (False when golds come from the benchmark's data).
     """
     if fmt != "auto" and fmt not in READERS:
-        raise MathforgeError(f"--format: must be one of auto, {', '.join(READERS)}; got '{fmt}'")
+        hint = did_you_mean(fmt, ("auto", *READERS))
+        raise MathforgeError(f"--format: must be one of auto, {', '.join(READERS)}; got '{fmt}'{hint}")
     rows: list[SourceRow] = []
     seen: dict[str, int] = {}
     for number, raw in read_rows(path):
@@ -286,7 +287,6 @@ class LmEvalReader(Reader):
         self, raw: Mapping[str, Any], number: int, where: str, spec: BenchmarkSpec, need_gold: bool
     ) -> SourceRow:
         return _lm_eval_row(raw, number, where, spec, need_gold)
-
 
 
 def _lm_eval_row(

@@ -42,6 +42,7 @@ from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
 from mathforge.errors import MathforgeError
 from mathforge.eval.formats import READERS, SourceRow, detect_tool, load_source
 from mathforge.eval.metrics import aggregate, default_ks
+from mathforge.grading.normalize import normalize
 from mathforge.grading.options import GradingOptions
 from mathforge.grading.trajectory import PAL_ANSWER, pal_answer, pal_program
 from mathforge.io import write_jsonl_atomic
@@ -106,7 +107,6 @@ class RegradeOptions(GradingOptions):
         "test_tora_...)",
     )
     exec_timeout: float = Field(10.0, gt=0.0, description="pal: wall seconds per program run")
-
 
 
 def regrade_file(
@@ -303,9 +303,7 @@ def _task(path: Path, source: SourceRow, item: Item | None, tool: str | None = N
     )
 
 
-def _grade_all(
-    tasks: list[_Task], spec: grading.GradingSpec, workers: int
-) -> list[list[grading.Score]]:
+def _grade_all(tasks: list[_Task], spec: grading.GradingSpec, workers: int) -> list[list[grading.Score]]:
     grade = functools.partial(_grade_chunk, spec=spec)
     workers = min(workers, len(tasks))
     if workers <= 1:
@@ -406,7 +404,7 @@ def _metrics(
     }
     if data_dir is not None:
         metrics["gold_differs_from_file"] = sum(
-            1 for row in rows if "source_gold" in row and row["source_gold"] != row["gold"]
+            1 for row in rows if "source_gold" in row and _golds_differ(row["source_gold"], row["gold"])
         )
     # Agreement with the file's own verdicts, completion by completion, where it has one per completion.
     compared = agree = 0
@@ -426,3 +424,10 @@ def _metrics(
         if len(source_shares) == len(rows):
             metrics["source_acc"] = round(100.0 * sum(source_shares) / len(source_shares), 4)
     return metrics
+
+
+def _golds_differ(file_gold: str, bench_gold: str) -> bool:
+    """Whether --data-dir changed a row's gold: the grader's string normalisation (thousands separators,
+    whitespace, math delimiters) tells a real change from another spelling of the same answer ("1,000" vs
+    "1000"), which grades the same."""
+    return normalize(file_gold) != normalize(bench_gold)

@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import json
 import random
+import signal
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from mathforge import grading
 from mathforge.backends import (
+    CUT_SHORT,
     Backend,
     SamplingParams,
     engine_class,
@@ -26,7 +29,7 @@ from mathforge.backends import (
     serves_model,
 )
 from mathforge.benchmarks import BenchmarkSpec, Item, get_spec, load_items
-from mathforge.errors import MathforgeError
+from mathforge.errors import Interrupted, MathforgeError
 from mathforge.eval.config import EvalConfig
 from mathforge.eval.judge import Judge, default_cache_path, judge_rows, resolve_judge, rule_rows, summarize
 from mathforge.eval.metrics import aggregate, default_ks
@@ -34,7 +37,7 @@ from mathforge.generation import Job, ToolSettings, ToolUse, Trajectory, generat
 from mathforge.io import write_json_atomic
 from mathforge.naming import model_name, slug
 from mathforge.prompts import PromptConfig, Prompter, build_prompter
-from mathforge.records import SampleRow
+from mathforge.records import SampleRow, items_digest
 from mathforge.rundir import RunDir
 from mathforge.sandbox import Limits
 from mathforge.tool_kinds import TOOL_KINDS
@@ -154,6 +157,7 @@ def _plan(
         n=config.n,
         seed=config.seed,
         stop=prompter.stop,
+        stop_on_loop=config.stop_on_loop and getattr(backend, "stops_loops", False),
     )
     grading_spec = config.grading_spec(spec)
     default_batch_size: int = getattr(backend, "default_batch_size", 1)  # an attribute of each engine class
@@ -180,6 +184,8 @@ def _execute(
         plan.run_dir.clear()
     plan.run_dir.start(plan.fingerprint)
     done = plan.run_dir.finished_rows()
+    if finished := _finished(plan, done):
+        print(f"resuming: {finished} of {len(plan.items)} {plan.spec.name} items done ({plan.run_dir.path})", file=sys.stderr)
     # Seed each item by its position in the benchmark, so a resumed run samples what a whole run would.
     jobs = [
         Job(item.id, plan.prompter.render(item), position)
@@ -197,15 +203,28 @@ def _execute(
         total=len(plan.items),
         show_progress=show_progress,
     )
-    for batch in batches:
-        rows = _graded_rows(batch.jobs, batch.trajectories, batch.seconds_each, by_id, plan, judge)
-        plan.run_dir.append(rows)
-        done.update({row["id"]: row for row in rows})
+    try:
+        for batch in batches:
+            rows = _graded_rows(batch.jobs, batch.trajectories, batch.seconds_each, by_id, plan, judge)
+            plan.run_dir.append(rows)
+            done.update({row["id"]: row for row in rows})
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as the CLI raises it: the rows kept so far are safe
+        signal_number = getattr(stop, "signal_number", signal.SIGINT)
+        raise Interrupted(
+            f"{'terminated' if signal_number == signal.SIGTERM else 'interrupted'}: {_finished(plan, done)} of "
+            f"{len(plan.items)} {plan.spec.name} items done ({plan.run_dir.path}); re-run the same command to "
+            "resume",
+            signal_number,
+        ) from None
 
     selected = [done[item.id] for item in plan.items]
     metrics = _metrics(plan, config, identity, selected, judge)
     write_json_atomic(plan.run_dir.metrics, metrics)
     return RunResult(plan.spec.name, plan.run_dir.path, metrics)
+
+
+def _finished(plan: _Plan, done: dict[str, dict[str, Any]]) -> int:
+    return sum(item.id in done for item in plan.items)
 
 
 def _select(items: list[Item], config: EvalConfig, default_limit: int | None) -> list[Item]:
@@ -237,7 +256,7 @@ def _graded_rows(
                 tool=tool,
                 question=item.question,
                 choices=item.choices,
-                truncated=t.finish_reason == "length",
+                truncated=t.finish_reason in CUT_SHORT,
                 program_answer=t.answer,
             )
             for t in generation
@@ -308,6 +327,9 @@ def _metrics(
         "model": model_name(config.model),
         "prompt": plan.prompter.source.get("format"),
         **scores,
+        "items": {"count": len(rows), "sha256": items_digest([row["id"] for row in rows])},
+        "finish_reasons": _finish_reasons(rows),
+        "stop_on_loop": plan.params.stop_on_loop,
         "tokens_generated": tokens,
         "wall_seconds": round(seconds, 3),
         "tokens_per_second": round(tokens / seconds, 2) if seconds else 0.0,
@@ -320,6 +342,15 @@ def _metrics(
         "versions": _versions(identity["backend"], *([judge.model_identity["backend"]] if judge else [])),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _finish_reasons(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many completions ended on EOS or a stop string, at the budget, or stopped in a loop."""
+    counts = {"stop": 0, "length": 0, "loop": 0}
+    for row in rows:
+        for reason in row.get("finish_reasons") or []:
+            counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def _fingerprint(
@@ -360,6 +391,8 @@ def _fingerprint(
             "n": params.n,
             "seed": params.seed,
             "stop": list(params.stop),
+            # Only when on: runs from before the option decoded to the end and keep their digest.
+            **({"stop_on_loop": True} if params.stop_on_loop else {}),
         },
         "extractor": extractor,
         # Only when set, so that runs from before the option keep their digest and resume.

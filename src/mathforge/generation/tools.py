@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mathforge.backends import Backend, Generation, SamplingParams
-from mathforge.backends.base import sample_seed
+from mathforge.backends.base import CUT_SHORT, sample_seed
 from mathforge.errors import ContextOverflow
 from mathforge.grading.trajectory import (
     OUTPUT_BLOCK,
@@ -142,7 +142,7 @@ class ToolRun:
 
         def step(t: Trajectory) -> None:
             segment = t.text[t.segment_start :]
-            if t.done or t.finish_reason == "length" or "boxed" in segment or not ends_with_program(segment):
+            if t.done or t.finish_reason in CUT_SHORT or "boxed" in segment or not ends_with_program(segment):
                 _finish(t)
                 return
             program = last_program(segment) or ""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from mathforge.benchmarks import BenchmarkSpec, Item, load_items
-from mathforge.errors import MathforgeError, read_text
+from mathforge.errors import MathforgeError, did_you_mean, read_text
 from mathforge.tool_kinds import TOOL_KINDS, TOOL_STOPS, ToolKind
 
 __all__ = [
@@ -111,7 +111,8 @@ def build_prompter(
     chat_template: ChatTemplate | None = None,
 ) -> Prompter:
     if config.format not in PROMPT_FORMATS:
-        raise MathforgeError(f"--prompt must be one of {', '.join(PROMPT_FORMATS)}, got '{config.format}'")
+        known, hint = ", ".join(PROMPT_FORMATS), did_you_mean(config.format, PROMPT_FORMATS)
+        raise MathforgeError(f"--prompt must be one of {known}, got '{config.format}'{hint}")
     return PROMPT_FORMATS[config.format].build(PromptContext(spec, config, data_dir, chat_template))
 
 
@@ -155,7 +156,11 @@ class Custom(PromptFormat):
         template = context.config.template_file
         if template is None:
             raise MathforgeError("--prompt custom needs --prompt-template FILE")
-        return Prompter(_template_renderer(template), context.config.stop, {"format": self.name, "template": str(template)})
+        return Prompter(
+            _template_renderer(template),
+            context.config.stop,
+            {"format": self.name, "template": str(template)},
+        )
 
 
 class ToolPrompt(PromptFormat):

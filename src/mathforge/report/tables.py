@@ -20,6 +20,7 @@ from pydantic import Field
 
 from mathforge.config import Options
 from mathforge.errors import MathforgeError
+from mathforge.records import items_digest
 
 METRICS_FILE = "metrics.json"
 
@@ -30,8 +31,11 @@ class ReportOptions(Options):
     cli_names: ClassVar[dict[str, str]] = {"fmt": "format"}
 
     fmt: str = Field("markdown", description="markdown or csv")
-    best_of_prompts: bool = Field(False, description="Take the better of zero-shot and few-shot per benchmark")
+    best_of_prompts: bool = Field(
+        False, description="Take the better of zero-shot and few-shot per benchmark"
+    )
     metric: str = Field("acc", description="Metric to tabulate: acc, maj@K, pass@K")
+
 
 FORMATS = ("markdown", "csv")
 MISSING_MD = "–"
@@ -122,12 +126,118 @@ def _read_metrics(file: Path) -> dict[str, Any]:
     return data
 
 
+# --- settings: what besides the model and the benchmark changes a run's number ------------------------------
+
+# A run's settings, flattened: runs that differ in any of these are never one cell, never "duplicates", and
+# --best-of-prompts compares prompts only among runs equal in all the others.
+SETTINGS = ("prompt", "sampling", "max_new_tokens", "items", "extractor", "judge", "tool")
+
+
+def run_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """The settings of one run, from its metrics.json (the fingerprint, else the config of older runs)."""
+    fingerprint = run.get("fingerprint") or {}
+    config = run.get("config") or {}
+    sampling = fingerprint.get("sampling") or config
+    temperature = float(sampling.get("temperature") or 0.0)
+    judge = run.get("judge") or {}
+    return {
+        "prompt": _prompt(run),
+        # Greedy decoding ignores top-p and top-k: they do not make another run.
+        "sampling": (
+            {"temperature": 0.0}
+            if temperature == 0.0
+            else {key: sampling.get(key) for key in ("n", "temperature", "top_p", "top_k")}
+        ),
+        "max_new_tokens": sampling.get("max_new_tokens"),
+        "items": _item_set(run, config),
+        "extractor": [fingerprint.get("extractor") or config.get("extractor"), fingerprint.get("rel_tol")],
+        "judge": judge.get("model") if isinstance(judge, dict) else None,
+        "tool": fingerprint.get("tool"),
+    }
+
+
+def _item_set(run: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Which items a run covers: their count and a digest of their ids (written by eval since the report
+    compares them; for older runs read from the first rows of samples.jsonl, where the selected items are)."""
+    items = run.get("items")
+    if isinstance(items, dict) and "sha256" in items:
+        return {"count": items.get("count"), "sha256": items["sha256"]}
+    count = run.get("n")
+    ids = _first_ids(Path(run["path"]) / "samples.jsonl", count) if isinstance(count, int) else None
+    if ids is not None:
+        return {"count": count, "sha256": items_digest(ids)}
+    shuffled = bool(config.get("shuffle"))
+    return {
+        "count": count,
+        "limit": config.get("limit"),
+        "shuffle_seed": config.get("seed") if shuffled else None,
+    }
+
+
+def _first_ids(samples: Path, count: int) -> list[str] | None:
+    ids: list[str] = []
+    try:
+        with samples.open(encoding="utf-8") as handle:
+            for line in handle:
+                if len(ids) == count:
+                    break
+                if line.strip():
+                    ids.append(str(json.loads(line)["id"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return ids if len(ids) == count else None
+
+
+def _key(settings: dict[str, Any], without: tuple[str, ...] = ()) -> str:
+    return json.dumps({k: v for k, v in settings.items() if k not in without}, sort_keys=True)
+
+
+def _describe(name: str, value: Any, varying: list[dict[str, Any]]) -> str:
+    """How a column label names one setting that differs between runs of the same benchmark."""
+    if name == "prompt":
+        return str(value)
+    if name == "sampling":
+        if not value.get("temperature"):
+            return "greedy"
+        text = f"{value.get('n')} samples, T={value['temperature']:g}"
+        if value.get("top_p") not in (None, 1.0):
+            text += f", top-p {value['top_p']:g}"
+        return text + (f", top-k {value['top_k']}" if value.get("top_k") else "")
+    if name == "max_new_tokens":
+        return f"{value} tokens"
+    if name == "items":
+        # Another set of as many items: the count alone would not tell the two columns apart.
+        same_count = len({_key(other) for other in varying if other.get("count") == value.get("count")}) > 1
+        digest = (
+            value.get("sha256") or f"limit {value.get('limit')}, shuffle seed {value.get('shuffle_seed')}"
+        )
+        return f"n={value.get('count')}" + (f", items {digest[:6]}" if same_count else "")
+    if name == "extractor":
+        extractor, rel_tol = value
+        return f"{extractor or 'default'} extractor" + (f", rel_tol {rel_tol:g}" if rel_tol else "")
+    if name == "judge":
+        return f"judge {value}" if value else "no judge"
+    if name == "tool":
+        return "tool " + ", ".join(f"{k} {v}" for k, v in (value or {}).items())
+    return f"{name} {value}"
+
+
 # --- building the table ---------------------------------------------------------------------------------
 
 
+@dataclass
+class _Group:
+    """The runs of one benchmark that share every setting (or every one but the prompt: --best-of-prompts)."""
+
+    benchmark: str
+    settings: dict[str, Any]
+    label: str = ""
+
+
 def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metric: str = "acc") -> Table:
-    """Models x benchmarks of `metric` (a percentage key of metrics.json: acc, pass@k, maj@k, ...)."""
+    """Models x (benchmark, settings) of `metric` (a percentage key of metrics.json: acc, pass@k, maj@k, ...)."""
     notes: list[str] = []
+    runs = _with_items(runs, notes)
     scored = [run for run in runs if _metric_value(run, metric) is not None]
     if not scored:
         available = sorted({k for run in runs for k, v in run.items() if _is_number(v)} - _NON_METRICS)
@@ -139,45 +249,35 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
         # e.g. maj@4 asked for, but greedy runs only have acc: leave them out rather than mix metrics.
         notes.append(f"{len(skipped)} run(s) without '{metric}' left out: {_paths(skipped)}")
 
-    latest = _dedupe(scored, notes)  # (model, benchmark, prompt) -> run
+    for run in scored:
+        run["settings"] = run_settings(run)
+    latest = _dedupe(scored, notes)  # (model, benchmark, settings key) -> run
     models = sorted({model for model, _, _ in latest}, key=str.casefold)
-    bench_order = _benchmark_order({bench for _, bench, _ in latest})
-    prompts_of: dict[str, list[str]] = defaultdict(list)
-    for _, bench, prompt in latest:
-        if prompt not in prompts_of[bench]:
-            prompts_of[bench].append(prompt)
-    for bench in prompts_of:
-        prompts_of[bench].sort(key=_prompt_key)
+    ignored = ("prompt",) if best_of_prompts else ()
+    groups = _groups(latest.values(), ignored)
 
     cells: dict[tuple[str, str], Cell] = {}
     columns: list[Column] = []
     choices: list[str] = []
-    if best_of_prompts:
-        for bench in bench_order:
-            col = Column(bench, bench, None)
-            columns.append(col)
-            for model in models:
-                candidates = [
-                    _cell(latest[model, bench, p], metric)
-                    for p in prompts_of[bench]
-                    if (model, bench, p) in latest
-                ]
-                if not candidates:
-                    continue
-                # max() keeps the first of equal values, so ties go to the earlier prompt in PROMPT_FORMATS.
-                best = max(candidates, key=lambda c: c.value)
-                cells[model, col.label] = best
-                if len(prompts_of[bench]) > 1:
-                    choices.append(_choice_line(model, bench, best, candidates))
-    else:
-        for bench in bench_order:
-            several = len(prompts_of[bench]) > 1
-            for prompt in prompts_of[bench]:
-                col = Column(f"{bench} ({prompt})" if several else bench, bench, prompt)
-                columns.append(col)
-                for model in models:
-                    if (model, bench, prompt) in latest:
-                        cells[model, col.label] = _cell(latest[model, bench, prompt], metric)
+    for group in groups:
+        column = Column(group.label, group.benchmark, None if best_of_prompts else group.settings["prompt"])
+        columns.append(column)
+        for model in models:
+            candidates = [
+                _cell(run, metric)
+                for (m, bench, _), run in latest.items()
+                if m == model
+                and bench == group.benchmark
+                and _key(run["settings"], ignored) == _key(group.settings, ignored)
+            ]
+            candidates.sort(key=lambda c: _prompt_key(c.prompt))
+            if not candidates:
+                continue
+            # max() keeps the first of equal values, so ties go to the earlier prompt in PROMPT_FORMATS.
+            best = max(candidates, key=lambda c: c.value)
+            cells[model, column.label] = best
+            if best_of_prompts and len({c.prompt for c in candidates} | _prompts_in(group, latest)) > 1:
+                choices.append(_choice_line(model, column.label, best, candidates))
 
     table = Table(metric, models, columns, cells, best_of_prompts, choices, notes)
     partial = []
@@ -191,6 +291,65 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
     if metric != "acc":
         notes.insert(0, f"values are {metric} (%)")
     return table
+
+
+def _with_items(runs: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """The runs that measured something: a run over no items has no number, only a misleading 0.0."""
+    empty = [run for run in runs if run.get("n") == 0]
+    if empty:
+        notes.append(f"{len(empty)} run(s) over no items (n 0) left out: {_paths(empty)}")
+    return [run for run in runs if run.get("n") != 0]
+
+
+def _groups(runs: Any, ignored: tuple[str, ...]) -> list[_Group]:
+    """One column per benchmark and distinct settings, labelled by the settings that differ within the
+    benchmark; benchmarks in registry order, prompts in registry order, then by label."""
+    by_key: dict[tuple[str, str], _Group] = {}
+    for run in runs:
+        by_key.setdefault(
+            (run["benchmark"], _key(run["settings"], ignored)), _Group(run["benchmark"], run["settings"])
+        )
+    ordered: list[_Group] = []
+    for bench in _benchmark_order({group.benchmark for group in by_key.values()}):
+        groups = [group for group in by_key.values() if group.benchmark == bench]
+        for group in groups:
+            group.label = _label(group, groups, ignored)
+        groups.sort(key=lambda g: _column_order(g, ignored))
+        ordered += groups
+    return ordered
+
+
+def _column_order(group: _Group, ignored: tuple[str, ...]) -> tuple[Any, ...]:
+    """Prompts in registry order; then greedy before sampled, fewer samples first, fewer items first."""
+    settings = group.settings
+    sampling, items = settings["sampling"], settings["items"]
+    return (
+        _prompt_key(settings["prompt"]) if "prompt" not in ignored else (0, ""),
+        bool(sampling.get("temperature")),
+        sampling.get("n") or 1,
+        items.get("count") or 0,
+        group.label,
+    )
+
+
+def _label(group: _Group, siblings: list[_Group], ignored: tuple[str, ...]) -> str:
+    varying = [
+        name
+        for name in SETTINGS
+        if name not in ignored and len({json.dumps(g.settings[name], sort_keys=True) for g in siblings}) > 1
+    ]
+    parts = [_describe(name, group.settings[name], [g.settings[name] for g in siblings]) for name in varying]
+    return f"{group.benchmark} ({'; '.join(parts)})" if parts else group.benchmark
+
+
+def _prompts_in(group: _Group, latest: dict[tuple[str, str, str], dict[str, Any]]) -> set[str]:
+    """The prompts any model ran in this column (a model with one of them still gets a 'Prompt used' line)."""
+    key = _key(group.settings, ("prompt",))
+    return {
+        run["settings"]["prompt"]
+        for (_, bench, _), run in latest.items()
+        if bench == group.benchmark and _key(run["settings"], ("prompt",)) == key
+    }
 
 
 # Numeric keys of metrics.json that are not scores, for the "metrics found" hint.
@@ -234,20 +393,20 @@ def _finished(run: dict[str, Any]) -> datetime:
 
 
 def _dedupe(runs: list[dict[str, Any]], notes: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """One run per (model, benchmark, prompt): the most recent one; the others are named in a note."""
+    """One run per (model, benchmark, settings): the most recent one; the others are named in a note."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
-        groups[run["model"], run["benchmark"], _prompt(run)].append(run)
+        groups[run["model"], run["benchmark"], _key(run["settings"])].append(run)
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
     for key, group in groups.items():
         # Path breaks ties between equal timestamps so that the choice does not depend on walk order.
         group.sort(key=lambda run: (_finished(run), str(run["path"])), reverse=True)
         latest[key] = group[0]
         if len(group) > 1:
-            model, bench, prompt = key
+            model, bench, _ = key
             notes.append(
-                f"{len(group)} runs of {model} / {bench} ({prompt}): kept the most recent, {group[0]['path']}; "
-                f"ignored {_paths(group[1:])}"
+                f"{len(group)} runs of {model} / {bench} with identical settings ({_prompt(group[0])}): kept the "
+                f"most recent, {group[0]['path']}; ignored {_paths(group[1:])}"
             )
     return latest
 
@@ -264,12 +423,12 @@ def _benchmark_order(names: set[str]) -> list[str]:
     return [name for name in known if name in names] + sorted(names - set(known))
 
 
-def _choice_line(model: str, bench: str, best: Cell, candidates: list[Cell]) -> str:
+def _choice_line(model: str, column: str, best: Cell, candidates: list[Cell]) -> str:
     others = [c for c in candidates if c is not best]
     if not others:
-        return f"{model} / {bench}: {best.prompt} ({best.value:.1f}), the only prompt run"
+        return f"{model} / {column}: {best.prompt} ({best.value:.1f}), the only prompt run"
     rest = ", ".join(f"{c.prompt} ({c.value:.1f})" for c in others)
-    return f"{model} / {bench}: {best.prompt} ({best.value:.1f}) over {rest}"
+    return f"{model} / {column}: {best.prompt} ({best.value:.1f}) over {rest}"
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -290,7 +449,7 @@ def _markdown(table: Table) -> str:
         cells = [table.cells.get((model, col.label)) for col in table.columns]
         mean, complete = table.average(model)
         avg = MISSING_MD if mean is None else f"{mean:.1f}" + ("" if complete else "*")
-        body.append([model, *(MISSING_MD if c is None else f"{c.value:.1f}" for c in cells), avg])
+        body.append([model, *(MISSING_MD if c is None else _shown(c, table) for c in cells), avg])
     grid = [[_md_escape(text) for text in row] for row in [header, *body]]
     widths = [max(3, *(len(row[i]) for row in grid)) for i in range(len(header))]
 
@@ -309,6 +468,11 @@ def _markdown(table: Table) -> str:
     if table.notes:
         out += ["", "Notes:", *(f"- {text}" for text in table.notes)]
     return "\n".join(out) + "\n"
+
+
+def _shown(cell: Cell, table: Table) -> str:
+    """A cell's value; with --best-of-prompts, the prompt that won too."""
+    return f"{cell.value:.1f} ({cell.prompt})" if table.best_of_prompts else f"{cell.value:.1f}"
 
 
 def _md_escape(text: str) -> str:
