@@ -46,8 +46,15 @@ def bare_loop(model: Path, prompts: list[str], stop: tuple[str, ...], max_new_to
 def mathforge_eval(items: int, max_new_tokens: int) -> dict:
     out = Path(tempfile.mkdtemp(prefix="mf-bench-"))
     started = time.perf_counter()
+    # Loops decoded to the budget, as the bare loop does: both sides generate the same tokens
+    # (benchmarks/stop_on_loop.py measures what stopping them saves).
     config = EvalConfig(
-        benchmarks=["arith"], limit=items, max_new_tokens=max_new_tokens, n_ctx=N_CTX, out=out
+        benchmarks=["arith"],
+        limit=items,
+        max_new_tokens=max_new_tokens,
+        n_ctx=N_CTX,
+        out=out,
+        stop_on_loop=False,
     )
     metrics = evaluate(config, show_progress=False)[0].metrics
     total = time.perf_counter() - started

@@ -74,6 +74,7 @@ def main() -> int:
         limit=args.limit,
         max_new_tokens=args.max_new_tokens,
         dtype=args.dtype,
+        stop_on_loop=False,  # vLLM decodes loops to the budget: so must transformers, for the texts to compare
     )
     vllm = dict(common, backend="vllm", gpu_memory_utilization=args.gpu_memory_utilization)
     sampled = dict(vllm, n=args.n, temperature=args.temperature, seed=0)

@@ -41,7 +41,11 @@ def options_command(name: str, options: Callable[[], type[Options]]) -> Callable
         def command(context: typer.Context, **values: Any) -> None:
             arguments = {p.name: values.pop(p.name) for p in own}
             config_file = values.pop("config")
-            function(model.load(config_file, explicit_flags(context, list(values))), **arguments)
+            try:
+                function(model.load(config_file, explicit_flags(context, list(values))), **arguments)
+            except Interrupted as stop:  # said here: typer would turn any KeyboardInterrupt into a bare 130
+                print(f"mathforge: {stop}", file=sys.stderr)
+                sys.exit(stop.exit_code)
 
         command.__doc__ = function.__doc__
         context = inspect.Parameter(
@@ -387,9 +391,6 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         status = app(args=argv, standalone_mode=False)
-    except Interrupted as error:
-        print(f"mathforge: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
     except MathforgeError as error:
         _fail(str(error), code=error.exit_code)
     except _click_exceptions() as error:
@@ -427,7 +428,7 @@ def _terminate(signal_number: int, frame: object) -> None:
 def _stopped() -> None:
     """A signal stopped the command outside a run's generation loop (which says more: see Interrupted)."""
     what = "terminated" if _TERMINATED else "interrupted"
-    print(f"mathforge: {what}", file=sys.stderr)
+    print(f"mathforge: {what}; finished work is kept, re-run the same command to resume", file=sys.stderr)
     sys.exit(128 + (_TERMINATED[0] if _TERMINATED else signal.SIGINT))
 
 

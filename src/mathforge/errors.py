@@ -29,9 +29,10 @@ class Terminated(KeyboardInterrupt):
     signal_number = 15
 
 
-class Interrupted(MathforgeError):
+class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a run: the message says how much is done and how to go on; the exit status is
-    128 + the signal's number, as a shell reports a process the signal killed."""
+    128 + the signal's number, as a shell reports a process the signal killed. Still a KeyboardInterrupt, so
+    that a Python caller's `except Exception` does not swallow the user's Ctrl-C."""
 
     def __init__(self, message: str, signal_number: int = 2) -> None:
         super().__init__(message)

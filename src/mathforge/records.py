@@ -124,7 +124,6 @@ _GRADED = ("preds", "correct", "extract_rules", "grade_rules")
 _REQUIRED = {"id", "question", "gold", "completions", *_GRADED}
 
 
-
 def items_digest(ids: Sequence[str]) -> str:
-    """A short digest of the ids of the items a run covers, in order: `report` compares runs by it."""
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+    """A short digest of the set of items a run covers (their ids, in any order): `report` compares runs by it."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]

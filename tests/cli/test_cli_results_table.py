@@ -53,7 +53,9 @@ def test_not_a_terminal_keeps_every_row_whole(capsys: pytest.CaptureFixture[str]
     assert "maj@1 counts the first sample only" in output.replace("\n", " ")
 
 
-def test_a_terminal_of_80_columns(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_terminal_of_80_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     cli._print_results([_result("gsm8k", "gemma3-270m", sampled=True)])

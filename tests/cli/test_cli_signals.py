@@ -75,7 +75,29 @@ def test_sigterm_before_generation_is_status_143(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143
-    assert re.fullmatch(r"mathforge: terminated(: 0 of 10 arith items done .*)?\n", stderr), stderr
+    assert re.fullmatch(r"mathforge: terminated[:;] .*re-run the same command to resume\n", stderr), stderr
+
+
+def test_a_llamacpp_load_holds_signals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine loads its model inside `_signals_held`: Ctrl-C during the load ends the load, then stops."""
+    import llama_cpp
+
+    from mathforge.backends.llamacpp import LlamaCppBackend
+
+    loads: list[str] = []
+
+    class Loading:
+        def __init__(self, **options: object) -> None:
+            signal.raise_signal(signal.SIGINT)  # as if inside llama.cpp's log callback
+            time.sleep(0.05)
+            loads.append("finished")
+
+    monkeypatch.setattr(llama_cpp, "Llama", Loading)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    with pytest.raises(KeyboardInterrupt):
+        LlamaCppBackend(model)
+    assert loads == ["finished"]
 
 
 def test_signals_during_a_llamacpp_load_are_held_then_delivered() -> None:
@@ -92,7 +114,9 @@ def test_signals_during_a_llamacpp_load_are_held_then_delivered() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_every_exit_status_reaches_the_shell(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_exit_status_reaches_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # main's SIGTERM handler is not for pytest
+
     @cli.app.command("exit-with")
     def exit_with(code: int) -> None:
         raise typer.Exit(code)

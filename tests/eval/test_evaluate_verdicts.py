@@ -7,6 +7,7 @@ import json
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
 from backends.test_openai_backend import FakeServer, _send, completion_json
 
 from mathforge.backends.base import sample_seed
@@ -85,7 +86,7 @@ def test_verdicts_and_metrics_of_known_completions(tmp_path: Path) -> None:
     assert result.metrics == metrics
 
 
-def test_a_loop_stopped_early_keeps_its_verdict(tmp_path: Path) -> None:
+def test_a_loop_stopped_early_keeps_its_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The same looping completion, streamed: stopped at the loop by default, decoded to the budget with
     --no-stop-on-loop; the verdicts and answers agree, and metrics.json counts the stop."""
     from backends.test_openai_loops import LOOP, Script
@@ -93,8 +94,9 @@ def test_a_loop_stopped_early_keeps_its_verdict(tmp_path: Path) -> None:
     data = tmp_path / "data" / "gsm8k"
     data.mkdir(parents=True)
     (data / "test.jsonl").write_text(json.dumps({"question": "3 + 4?", "answer": "#### 7"}) + "\n")
-    runs = {}
-    for stop in (True, False):
+    runs, paths = {}, {}
+    # True and False into two directories; None: the run made without stopping, repeated with it.
+    for stop, out in ((True, "stopped"), (False, "full"), (None, "full")):
         script = Script(LOOP, finish="length")
         with script.serve() as fake:
             config = EvalConfig.build(
@@ -104,10 +106,11 @@ def test_a_loop_stopped_early_keeps_its_verdict(tmp_path: Path) -> None:
                 backend="openai",
                 model="fake",
                 base_url=fake.base_url,
-                stop_on_loop=stop,
-                out=tmp_path / f"runs-{stop}",
+                stop_on_loop=stop is not False,
+                out=tmp_path / out,
             )
             (result,) = evaluate(config, show_progress=False)
+        paths[stop] = result.path
         row = json.loads((result.path / "samples.jsonl").read_text())
         runs[stop] = (row, result.metrics)
     (stopped, stopped_metrics), (full, full_metrics) = runs[True], runs[False]
@@ -116,3 +119,6 @@ def test_a_loop_stopped_early_keeps_its_verdict(tmp_path: Path) -> None:
     assert (stopped["preds"], stopped["correct"]) == (full["preds"], full["correct"])
     assert stopped_metrics["finish_reasons"]["loop"] == 1 and stopped_metrics["stop_on_loop"] is True
     assert full_metrics["finish_reasons"]["loop"] == 0 and full_metrics["stop_on_loop"] is False
+    # Stopping loops changes no verdict, so it is not part of the run: the run made without it resumes.
+    assert paths[None] == paths[False]
+    assert f"resuming: 1 of 1 gsm8k items done ({paths[False]})" in capsys.readouterr().err

@@ -200,6 +200,10 @@ def _items(count: int, first: int = 0) -> dict[str, Any]:
 # Each kind of difference that changes the number, as (metrics.json keys of the other run, its column label).
 _DIFFERENCES = {
     "prompt": ({"prompt": "few-shot"}, "few-shot"),
+    "prompt text (--shots)": (
+        {"fingerprint": _fingerprint(prompt={"sha256": "0f1e2d3c4b5a"})},
+        "prompt 0f1e2d",
+    ),
     "sampling": (
         {"fingerprint": _fingerprint(temperature=0.7, n=4), "samples_per_item": 4},
         "4 samples, T=0.7",
@@ -232,6 +236,19 @@ def test_runs_with_other_settings_are_other_columns(tmp_path: Path, difference: 
     assert by_path[first][1] == 10.0 and by_path[second][1] == 12.5
     assert label in by_path[second][0] and by_path[first][0] != by_path[second][0]
     assert not any("kept the most recent" in note for note in table.notes)
+    assert (
+        "Average is over every column: a benchmark with several columns counts once for each" in table.notes
+    )
+
+
+def test_older_runs_without_an_item_digest_never_share_a_label(tmp_path: Path) -> None:
+    """Runs from before the item digest, without samples.jsonl: told apart by limit and shuffle seed."""
+    write_run(tmp_path, "a", "m1", "gsm8k", 10.0, n=3, config={"limit": 3, "shuffle": True, "seed": 1})
+    write_run(tmp_path, "b", "m1", "gsm8k", 20.0, n=3, config={"limit": 3, "shuffle": True, "seed": 2})
+    table = build_table(find_runs([tmp_path]))
+    labels = [column.label for column in table.columns]
+    assert labels == ["gsm8k (n=3, limit 3, shuffle seed 1)", "gsm8k (n=3, limit 3, shuffle seed 2)"]
+    assert sorted(cell.value for cell in table.cells.values()) == [10.0, 20.0]
 
 
 def test_greedy_runs_differing_only_in_unused_top_p_are_one_setting(tmp_path: Path) -> None:

@@ -271,7 +271,7 @@ _log_callback = None  # kept referenced: llama.cpp holds a raw pointer to it
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them (a second one ends the process at once).
 
     While a model loads, llama.cpp calls the log callback below hundreds of times, and Python runs a signal's
     handler wherever it is: inside the callback, the KeyboardInterrupt it raises cannot cross ctypes, which
@@ -281,13 +281,19 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     received: list[int] = []
+
+    def hold(number: int, frame: object) -> None:
+        if received:  # asked twice: nothing is computed yet (the model is loading), so leave at once
+            os._exit(128 + number)
+        received.append(number)
+
     held = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, lambda number, _: received.append(number)) for number in held}
+    previous = {number: signal.signal(number, hold) for number in held}
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, handler in previous.items():  # None: a handler installed outside Python
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         if received:
             signal.raise_signal(received[0])
 

@@ -19,6 +19,7 @@ lost midway is sent again with the same backoff, as the client does not retry on
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import json
 import os
@@ -324,7 +325,8 @@ class OpenAIBackend:
         for delta in self._deltas(response, chat):
             if delta is None:  # [DONE]
                 break
-            if partial.add(*delta) and stuck_in_a_loop(partial.text):
+            # Not on the chunk that finishes the completion: it ended by itself, whatever its text looks like.
+            if partial.add(*delta) and partial.reason is None and stuck_in_a_loop(partial.text):
                 return _finished(partial.text, "loop", partial.tokens, params)
         else:
             if partial.reason is None:
@@ -366,13 +368,13 @@ class OpenAIBackend:
         """Around reads of a streamed response: the HTTP library's errors (the openai client leaves those raised
         after the response's headers as httpx's own) become the client's APITimeoutError or APIConnectionError,
         which `_complete_streamed` retries and `_error` words."""
+        # The openai client's HTTP library (httpx, or httpx2 in recent clients), whichever made this response.
+        http = importlib.import_module(type(response).__module__.partition(".")[0])
         try:
             yield
-        except self.openai.OpenAIError:
-            raise
-        except Exception as error:  # nothing but reading the response happens inside
-            if "Timeout" in type(error).__name__:  # httpx's ReadTimeout and the like
-                raise self.openai.APITimeoutError(request=response.request) from error
+        except http.TimeoutException as error:
+            raise self.openai.APITimeoutError(request=response.request) from error
+        except (http.TransportError, http.StreamError) as error:  # a dropped connection, a broken stream
             raise self.openai.APIConnectionError(request=response.request) from error
 
     def _json(self, text: str, sent: str) -> Any:

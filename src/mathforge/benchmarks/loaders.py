@@ -34,7 +34,9 @@ def load_items(
         seen.add(item.id)
         items.append(item)
     if not items:  # a run over nothing would report "acc 0.0" as if a model had been measured
-        raise MathforgeError(f"{_where(spec, source, data_dir)}: no items in the {split} split of '{spec.name}'")
+        raise MathforgeError(
+            f"{_where(spec, source, data_dir)}: no items in the {split} split of '{spec.name}'"
+        )
     return items
 
 

@@ -185,7 +185,10 @@ def _execute(
     plan.run_dir.start(plan.fingerprint)
     done = plan.run_dir.finished_rows()
     if finished := _finished(plan, done):
-        print(f"resuming: {finished} of {len(plan.items)} {plan.spec.name} items done ({plan.run_dir.path})", file=sys.stderr)
+        print(
+            f"resuming: {finished} of {len(plan.items)} {plan.spec.name} items done ({plan.run_dir.path})",
+            file=sys.stderr,
+        )
     # Seed each item by its position in the benchmark, so a resumed run samples what a whole run would.
     jobs = [
         Job(item.id, plan.prompter.render(item), position)
@@ -208,7 +211,9 @@ def _execute(
             rows = _graded_rows(batch.jobs, batch.trajectories, batch.seconds_each, by_id, plan, judge)
             plan.run_dir.append(rows)
             done.update({row["id"]: row for row in rows})
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as the CLI raises it: the rows kept so far are safe
+    except (
+        KeyboardInterrupt
+    ) as stop:  # Ctrl-C, or SIGTERM as the CLI raises it: the rows kept so far are safe
         signal_number = getattr(stop, "signal_number", signal.SIGINT)
         raise Interrupted(
             f"{'terminated' if signal_number == signal.SIGTERM else 'interrupted'}: {_finished(plan, done)} of "
@@ -391,8 +396,8 @@ def _fingerprint(
             "n": params.n,
             "seed": params.seed,
             "stop": list(params.stop),
-            # Only when on: runs from before the option decoded to the end and keep their digest.
-            **({"stop_on_loop": True} if params.stop_on_loop else {}),
+            # Not stop_on_loop: a loop stopped early is graded as the whole loop would be (see CUT_SHORT), so
+            # runs with and without it measure the same, and a run from before the option resumes.
         },
         "extractor": extractor,
         # Only when set, so that runs from before the option keep their digest and resume.

@@ -130,7 +130,9 @@ def _read_metrics(file: Path) -> dict[str, Any]:
 
 # A run's settings, flattened: runs that differ in any of these are never one cell, never "duplicates", and
 # --best-of-prompts compares prompts only among runs equal in all the others.
-SETTINGS = ("prompt", "sampling", "max_new_tokens", "items", "extractor", "judge", "tool")
+SETTINGS = ("prompt", "prompt_text", "sampling", "max_new_tokens", "items", "extractor", "judge", "tool")
+# What --best-of-prompts compares: the prompt format and what it renders (shots, exemplars, template).
+_PROMPT_SETTINGS = ("prompt", "prompt_text")
 
 
 def run_settings(run: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +144,8 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any]:
     judge = run.get("judge") or {}
     return {
         "prompt": _prompt(run),
+        # What the prompt renders (--shots, the exemplar file, a template): another few-shot prompt is another run.
+        "prompt_text": (fingerprint.get("prompt") or {}).get("sha256"),
         # Greedy decoding ignores top-p and top-k: they do not make another run.
         "sampling": (
             {"temperature": 0.0}
@@ -196,6 +200,8 @@ def _describe(name: str, value: Any, varying: list[dict[str, Any]]) -> str:
     """How a column label names one setting that differs between runs of the same benchmark."""
     if name == "prompt":
         return str(value)
+    if name == "prompt_text":
+        return f"prompt {str(value)[:6]}"
     if name == "sampling":
         if not value.get("temperature"):
             return "greedy"
@@ -208,10 +214,11 @@ def _describe(name: str, value: Any, varying: list[dict[str, Any]]) -> str:
     if name == "items":
         # Another set of as many items: the count alone would not tell the two columns apart.
         same_count = len({_key(other) for other in varying if other.get("count") == value.get("count")}) > 1
-        digest = (
-            value.get("sha256") or f"limit {value.get('limit')}, shuffle seed {value.get('shuffle_seed')}"
-        )
-        return f"n={value.get('count')}" + (f", items {digest[:6]}" if same_count else "")
+        if not same_count:
+            return f"n={value.get('count')}"
+        if "sha256" in value:
+            return f"n={value['count']}, items {value['sha256'][:6]}"
+        return f"n={value.get('count')}, limit {value.get('limit')}, shuffle seed {value.get('shuffle_seed')}"
     if name == "extractor":
         extractor, rel_tol = value
         return f"{extractor or 'default'} extractor" + (f", rel_tol {rel_tol:g}" if rel_tol else "")
@@ -253,7 +260,7 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
         run["settings"] = run_settings(run)
     latest = _dedupe(scored, notes)  # (model, benchmark, settings key) -> run
     models = sorted({model for model, _, _ in latest}, key=str.casefold)
-    ignored = ("prompt",) if best_of_prompts else ()
+    ignored = _PROMPT_SETTINGS if best_of_prompts else ()
     groups = _groups(latest.values(), ignored)
 
     cells: dict[tuple[str, str], Cell] = {}
@@ -288,6 +295,8 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
     if partial:
         # A mean over fewer benchmarks is not comparable with a full one: flag it instead of hiding it.
         notes.insert(0, f"* average over the columns present only: {'; '.join(partial)}")
+    if len(columns) > len({column.benchmark for column in columns}):
+        notes.append("Average is over every column: a benchmark with several columns counts once for each")
     if metric != "acc":
         notes.insert(0, f"values are {metric} (%)")
     return table
@@ -315,8 +324,18 @@ def _groups(runs: Any, ignored: tuple[str, ...]) -> list[_Group]:
         for group in groups:
             group.label = _label(group, groups, ignored)
         groups.sort(key=lambda g: _column_order(g, ignored))
+        _unique_labels(groups)
         ordered += groups
     return ordered
+
+
+def _unique_labels(groups: list[_Group]) -> None:
+    """Number columns whose labels would still read alike (settings the labels do not spell out)."""
+    seen: dict[str, int] = defaultdict(int)
+    for group in groups:
+        seen[group.label] += 1
+        if seen[group.label] > 1:
+            group.label = f"{group.label} #{seen[group.label]}"
 
 
 def _column_order(group: _Group, ignored: tuple[str, ...]) -> tuple[Any, ...]:
@@ -333,22 +352,29 @@ def _column_order(group: _Group, ignored: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 def _label(group: _Group, siblings: list[_Group], ignored: tuple[str, ...]) -> str:
-    varying = [
-        name
-        for name in SETTINGS
-        if name not in ignored and len({json.dumps(g.settings[name], sort_keys=True) for g in siblings}) > 1
-    ]
+    varying = [name for name in SETTINGS if name not in ignored and _varies(name, siblings)]
     parts = [_describe(name, group.settings[name], [g.settings[name] for g in siblings]) for name in varying]
     return f"{group.benchmark} ({'; '.join(parts)})" if parts else group.benchmark
 
 
+def _varies(name: str, siblings: list[_Group]) -> bool:
+    """Whether the columns of a benchmark differ in a setting (the prompt's text: within one prompt format, as
+    formats differ in their text anyway)."""
+    if name == "prompt_text":
+        texts: dict[str, set[Any]] = defaultdict(set)
+        for group in siblings:
+            texts[group.settings["prompt"]].add(group.settings["prompt_text"])
+        return any(len(found) > 1 for found in texts.values())
+    return len({json.dumps(group.settings[name], sort_keys=True) for group in siblings}) > 1
+
+
 def _prompts_in(group: _Group, latest: dict[tuple[str, str, str], dict[str, Any]]) -> set[str]:
     """The prompts any model ran in this column (a model with one of them still gets a 'Prompt used' line)."""
-    key = _key(group.settings, ("prompt",))
+    key = _key(group.settings, _PROMPT_SETTINGS)
     return {
         run["settings"]["prompt"]
         for (_, bench, _), run in latest.items()
-        if bench == group.benchmark and _key(run["settings"], ("prompt",)) == key
+        if bench == group.benchmark and _key(run["settings"], _PROMPT_SETTINGS) == key
     }
 
 
