@@ -146,6 +146,37 @@ def test_hf_sampling_settings_still_warp(hf_tiny: HFBackend) -> None:
         assert _texts(hf_tiny.generate(PROMPTS, params, [0, 1, 2, 3])) == [[text, text] for [text] in greedy]
 
 
+def test_hf_warps_as_transformers_sampling_does(hf_tiny: HFBackend) -> None:
+    """The warpers the row sampler applies give the scores transformers' own sampling gives (its order of
+    temperature, top-k and top-p included): generate() reports both its raw logits and its warped scores."""
+    import transformers
+
+    from mathforge.backends.hf import sampling_warpers
+
+    batch = hf_tiny.tokenizer(PROMPTS[:1], return_tensors="pt")
+    for temperature, top_k, top_p in ((0.7, 0, 0.9), (1.3, 5, 0.8), (0.5, 40, 1.0)):
+        output = hf_tiny.model.generate(
+            **batch,
+            generation_config=hf_tiny.generation_config,
+            max_new_tokens=1,
+            do_sample=True,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            pad_token_id=hf_tiny.tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_scores=True,
+            output_logits=True,
+        )
+        params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p)
+        ours = sampling_warpers(transformers, params)(batch["input_ids"], output.logits[0].clone())
+        theirs = output.scores[0]
+        assert (ours == float("-inf")).equal(theirs == float("-inf")), (temperature, top_k, top_p)
+        kept = theirs != float("-inf")
+        assert int(kept.sum()) > 1  # more than one token left: the order of the warpers matters
+        assert ours[kept].allclose(theirs[kept]), (temperature, top_k, top_p)
+
+
 # -- hf stops loops inside generation -------------------------------------------------------------------------
 
 LOOP_PROMPT, CHAIN_PROMPT = "Question: 3 + 4 = ?\nAnswer:", "Question: 3 + 4 = ?\nAnswer: 7"

@@ -131,12 +131,7 @@ class HFBackend:
             # transformers applies the processors passed in before its own temperature / top-k / top-p warpers,
             # so _RowSampler warps the scores itself, with those same warpers in transformers' order, and its own
             # are switched off (temperature 1, no top-k, top-p 1): the distribution is the one they would give.
-            warpers = transformers.LogitsProcessorList()
-            warpers.append(transformers.TemperatureLogitsWarper(params.temperature))
-            if params.top_k > 0:
-                warpers.append(transformers.TopKLogitsWarper(params.top_k))
-            if params.top_p < 1.0:
-                warpers.append(transformers.TopPLogitsWarper(params.top_p))
+            warpers = sampling_warpers(transformers, params)
             seeds = [
                 sample_seed(params.seed, offset, sample) for offset in offsets for sample in range(params.n)
             ]
@@ -273,6 +268,17 @@ class HFBackend:
                 targets = input_ids[row, first : len(ids)]
                 scored.append(logprobs.gather(-1, targets[:, None])[:, 0].tolist())
         return scored
+
+
+def sampling_warpers(transformers: Any, params: SamplingParams) -> Any:
+    """Temperature, top-k and top-p as transformers' own sampling applies them, in its order."""
+    warpers = transformers.LogitsProcessorList()
+    warpers.append(transformers.TemperatureLogitsWarper(params.temperature))
+    if params.top_k > 0:
+        warpers.append(transformers.TopKLogitsWarper(params.top_k))
+    if params.top_p < 1.0:
+        warpers.append(transformers.TopPLogitsWarper(params.top_p))
+    return warpers
 
 
 class _RowSampler:
