@@ -18,6 +18,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,11 +58,12 @@ def compare(full: Path, stopped: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/stop-on-loop"))
+    parser.add_argument("--out", type=Path, help="where the runs go (default: a fresh temporary folder)")
     parser.add_argument("--gsm8k", type=int, default=30)
     parser.add_argument("--math500", type=int, default=30)
     parser.add_argument("--arith", type=int, default=50)
     args = parser.parse_args()
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="mf-stop-on-loop-"))
     report: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "benchmarks": {}}
     for bench in ("arith", "gsm8k", "math500"):
         limit = getattr(args, bench)

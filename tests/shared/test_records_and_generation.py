@@ -33,7 +33,10 @@ def _row() -> SampleRow:
     )
     spec = GradingSpec("number")
     row.grade(
-        [score(text, "4", spec, truncated=cut) for text, cut in zip(row.completions, row.truncated, strict=True)]
+        [
+            score(text, "4", spec, truncated=cut)
+            for text, cut in zip(row.completions, row.truncated, strict=True)
+        ]
     )
     return row
 
@@ -41,8 +44,17 @@ def _row() -> SampleRow:
 def test_a_row_round_trips_through_json() -> None:
     row = _row()
     data = row.to_json()
-    assert list(data)[:5] == ["id", "question", "gold", "prompt", "completions"]  # as rows were always written
-    assert data["preds"] == ["4", None] and data["correct"] == [True, False]  # a cut-off text needs a stated answer
+    assert list(data)[:5] == [
+        "id",
+        "question",
+        "gold",
+        "prompt",
+        "completions",
+    ]  # as rows were always written
+    assert data["preds"] == ["4", None] and data["correct"] == [
+        True,
+        False,
+    ]  # a cut-off text needs a stated answer
     assert "tool" not in data and "choices" not in data and data["source_line"] == 3
     again = SampleRow.from_json(data, "x.jsonl:1")
     assert again.to_json() == data
@@ -111,7 +123,14 @@ class FakeHF(FakeEngine):
         (FakeEngine, {"model": "/m/model.gguf"}, "model/arith__few-shot__892f2f12"),
         (
             FakeEngine,
-            {"model": "/m/model.gguf", "prompt": "zero-shot", "n": 4, "temperature": 0.7, "seed": 2, "rel_tol": 0.01},
+            {
+                "model": "/m/model.gguf",
+                "prompt": "zero-shot",
+                "n": 4,
+                "temperature": 0.7,
+                "seed": 2,
+                "rel_tol": 0.01,
+            },
             "model/arith__zero-shot__n4-t0.7-s2__a3789a9e",
         ),
         (
@@ -129,3 +148,17 @@ def test_run_directories_keep_their_names(
     backend = engine()
     plan = runner._plan(get_spec("arith"), config, backend, backend.identity(), None, None)  # type: ignore[arg-type]
     assert plan.run_dir.path.relative_to(tmp_path).as_posix() == directory
+
+
+def test_a_loop_stopped_early_counts_as_cut_short() -> None:
+    """A completion stopped in a loop is graded as one cut at the budget (which it would have run to)."""
+
+    row = SampleRow(
+        id="1",
+        question="q",
+        gold="1",
+        prompt="p",
+        completions=["a", "b", "c"],
+        finish_reasons=["loop", "length", "stop"],
+    )
+    assert row.truncated == [True, True, False]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 from mathforge.grading.latex import boxes
 
@@ -58,8 +59,18 @@ def ends_in_a_loop(text: str) -> bool:
 
 def loops_at_the_end(text: str) -> bool:
     """Whether the same 4-200 characters end the text six times over ("3 + 3 + 3 + ...")."""
-    tail = text.rstrip()[-1200:]
-    return any(tail.endswith(tail[-size:] * 6) for size in range(4, min(200, len(tail) // 6) + 1))
+    return any(_repeated_units(text.rstrip()[-1200:], range(4, 201), lambda size: 6))
+
+
+def _repeated_units(tail: str, sizes: range, repeats: Callable[[int], int]) -> Iterator[str]:
+    """Each piece of `tail`'s last `sizes` characters that ends it `repeats(size)` times over, shortest first."""
+    for size in sizes:
+        if 2 * size > len(tail):
+            return
+        unit = tail[-size:]
+        # The cheap test first: most units do not even repeat once.
+        if unit == tail[-2 * size : -size] and tail.endswith(unit * repeats(size)):
+            yield unit
 
 
 def is_degenerate(text: str) -> bool:
@@ -88,12 +99,9 @@ def stuck_in_a_loop(text: str) -> bool:
     lines hold other numbers, so cutting it could change what a grader reads. A verbatim loop adds nothing a
     grader could read differently, which is what keeps the verdicts of stopped completions unchanged.
     """
-    tail = text[-_STOP_UNIT * _STOP_REPEATS :]
-    for size in range(1, min(_STOP_UNIT, len(tail) // _STOP_REPEATS) + 1):
-        if tail[-size:] != tail[-2 * size : -size]:  # cheap first test: the unit does not even repeat once
-            continue
-        repeats = max(_STOP_REPEATS, -(-_STOP_SPAN // size))
-        unit = tail[-size:]
-        if len(tail) >= size * repeats and tail.endswith(unit * repeats) and _ALNUM.search(unit):
-            return True
-    return False
+    units = _repeated_units(
+        text[-_STOP_UNIT * _STOP_REPEATS :],
+        range(1, _STOP_UNIT + 1),
+        lambda size: max(_STOP_REPEATS, -(-_STOP_SPAN // size)),  # at least 8 times and 96 characters
+    )
+    return any(_ALNUM.search(unit) for unit in units)

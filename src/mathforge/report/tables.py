@@ -238,6 +238,7 @@ class _Group:
 
     benchmark: str
     settings: dict[str, Any]
+    runs: list[dict[str, Any]] = field(default_factory=list)  # every model's
     label: str = ""
 
 
@@ -269,21 +270,17 @@ def build_table(runs: list[dict[str, Any]], best_of_prompts: bool = False, metri
     for group in groups:
         column = Column(group.label, group.benchmark, None if best_of_prompts else group.settings["prompt"])
         columns.append(column)
+        prompts = {run["settings"]["prompt"] for run in group.runs}
         for model in models:
-            candidates = [
-                _cell(run, metric)
-                for (m, bench, _), run in latest.items()
-                if m == model
-                and bench == group.benchmark
-                and _key(run["settings"], ignored) == _key(group.settings, ignored)
-            ]
+            candidates = [_cell(run, metric) for run in group.runs if run["model"] == model]
             candidates.sort(key=lambda c: _prompt_key(c.prompt))
             if not candidates:
                 continue
             # max() keeps the first of equal values, so ties go to the earlier prompt in PROMPT_FORMATS.
             best = max(candidates, key=lambda c: c.value)
             cells[model, column.label] = best
-            if best_of_prompts and len({c.prompt for c in candidates} | _prompts_in(group, latest)) > 1:
+            # A model with one of the column's prompts still gets a "Prompt used" line.
+            if best_of_prompts and len(prompts) > 1:
                 choices.append(_choice_line(model, column.label, best, candidates))
 
     table = Table(metric, models, columns, cells, best_of_prompts, choices, notes)
@@ -315,9 +312,8 @@ def _groups(runs: Any, ignored: tuple[str, ...]) -> list[_Group]:
     benchmark; benchmarks in registry order, prompts in registry order, then by label."""
     by_key: dict[tuple[str, str], _Group] = {}
     for run in runs:
-        by_key.setdefault(
-            (run["benchmark"], _key(run["settings"], ignored)), _Group(run["benchmark"], run["settings"])
-        )
+        key = (run["benchmark"], _key(run["settings"], ignored))
+        by_key.setdefault(key, _Group(run["benchmark"], run["settings"])).runs.append(run)
     ordered: list[_Group] = []
     for bench in _benchmark_order({group.benchmark for group in by_key.values()}):
         groups = [group for group in by_key.values() if group.benchmark == bench]
@@ -366,16 +362,6 @@ def _varies(name: str, siblings: list[_Group]) -> bool:
             texts[group.settings["prompt"]].add(group.settings["prompt_text"])
         return any(len(found) > 1 for found in texts.values())
     return len({json.dumps(group.settings[name], sort_keys=True) for group in siblings}) > 1
-
-
-def _prompts_in(group: _Group, latest: dict[tuple[str, str, str], dict[str, Any]]) -> set[str]:
-    """The prompts any model ran in this column (a model with one of them still gets a 'Prompt used' line)."""
-    key = _key(group.settings, _PROMPT_SETTINGS)
-    return {
-        run["settings"]["prompt"]
-        for (_, bench, _), run in latest.items()
-        if bench == group.benchmark and _key(run["settings"], _PROMPT_SETTINGS) == key
-    }
 
 
 # Numeric keys of metrics.json that are not scores, for the "metrics found" hint.
