@@ -344,6 +344,15 @@ def _print_score(summary: dict) -> None:
     console.print(f"rows: {summary['out']}", soft_wrap=True, highlight=False)
 
 
+def _add_data_commands() -> None:
+    from mathforge.cli_data import add_data_commands
+
+    add_data_commands(options_command, _console)
+
+
+_add_data_commands()
+
+
 @app.command("benchmarks")
 def benchmarks_command() -> None:
     """List the registered benchmarks."""

@@ -7,6 +7,8 @@
 - `append_jsonl`: rows appended, flushed and fsynced, on a line of their own even after a torn line.
 - `write_json_atomic`, `write_jsonl_atomic`: a temporary file beside the target, fsynced, then renamed over
   it, so a reader sees the old file or the new one, never half of one.
+- `read_rows`, `RowWriter`: JSONL or Parquet tables streamed in and out with bounded memory (the data
+  commands' inputs may hold millions of rows); the output appears under its name only when complete.
 
 Everything in mathforge that touches JSON files goes through here, so that these guarantees hold for every
 command (eval, regrade, judge caches, and the data and train halves).
@@ -125,3 +127,116 @@ def _write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# --- streaming tables: JSONL or Parquet, one row at a time ------------------------------------------------
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def is_parquet(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES
+
+
+def read_rows(path: str | Path, batch_rows: int = 4096) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(position, row) for each row of a JSONL or Parquet file, streamed: memory holds one batch, never the file.
+
+    The position is the JSONL line number (what `FILE:line` errors and reports name) or the 1-based row number
+    of a Parquet file.
+    """
+    if not is_parquet(path):
+        yield from read_jsonl(path)
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(str(path))
+    except (OSError, ValueError) as error:  # pyarrow.ArrowInvalid is a ValueError
+        raise MathforgeError(f"cannot read {path} as Parquet: {error}") from None
+    number = 0
+    with table:
+        for batch in table.iter_batches(batch_size=batch_rows):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+
+
+class RowWriter:
+    """Rows streamed to a JSONL or Parquet file that appears whole, under its name, only when closed.
+
+    Rows go to a temporary file beside the target (JSONL line by line; Parquet a row group per `batch_rows`)
+    and `close` renames it over the target, so readers never see half a file, and a killed run leaves the
+    previous file (or none) in place. `abort` (or leaving a `with` block on an exception) discards it.
+    """
+
+    def __init__(self, path: str | Path, batch_rows: int = 4096) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._parquet = is_parquet(self.path)
+        self._pending: list[dict[str, Any]] = []
+        self._batch_rows = batch_rows
+        self._writer: Any = None
+        try:
+            self._handle = None if self._parquet else self._tmp.open("w", encoding="utf-8")
+        except OSError as error:
+            raise MathforgeError(f"cannot write {self.path}: {error.strerror or error}") from None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.count += 1
+        if self._handle is not None:
+            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        self._pending.append(row)
+        if len(self._pending) >= self._batch_rows:
+            self._flush_parquet()
+
+    def write_all(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._pending:
+            return
+        batch = pa.Table.from_pylist(self._pending)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(str(self._tmp), batch.schema)
+        elif batch.schema != self._writer.schema:  # a later batch typed a column otherwise (null -> string)
+            batch = batch.cast(self._writer.schema)
+        self._writer.write_table(batch)
+        self._pending = []
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+        else:
+            self._flush_parquet()
+            if self._writer is None:  # no rows: an empty file with no columns
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({}), str(self._tmp))
+            else:
+                self._writer.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        elif self._writer is not None:
+            self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()

@@ -100,7 +100,7 @@ def score_texts(path: str | Path, options: ScoreOptions) -> dict[str, Any]:
                 batch = rows[start : start + size]
                 started = time.perf_counter()
                 try:
-                    scores = _score_batch(engine, batch, field, path)
+                    scores = score_rows(engine, batch, field, path)
                 except RuntimeError as error:  # engine failures (llama_decode, CUDA, vLLM): one line
                     raise MathforgeError(
                         f"{name} engine failed on {path} lines {batch[0][0]}-{batch[-1][0]}: "
@@ -121,11 +121,12 @@ def score_texts(path: str | Path, options: ScoreOptions) -> dict[str, Any]:
     return _summary(path, out, field, done, resumed, identity, seconds, tokens_now)
 
 
-def _score_batch(
+def score_rows(
     engine: Backend, batch: list[tuple[int, dict[str, Any]]], field: str, path: Path
 ) -> list[TokenScores]:
-    """The batch's scores; a text too long for the engine is a `FILE:line` error. The engines check the lengths
-    before computing anything, so the row is found cheaply by scoring the batch's rows one at a time."""
+    """The scores of the `field` text of a batch of (line, row); a text too long for the engine is a `FILE:line`
+    error. The engines check the lengths before computing anything, so the row is found cheaply by scoring the
+    batch's rows one at a time. (`score` and curate's perplexity stage both score through here.)"""
     try:
         return engine.score([row[field] for _, row in batch])
     except ContextOverflow:

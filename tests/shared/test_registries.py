@@ -14,6 +14,7 @@ import pytest
 
 from mathforge.backends import BACKENDS
 from mathforge.benchmarks import Item, get_spec
+from mathforge.data.stages import STAGES
 from mathforge.eval.formats import READERS, Reader, SourceRow
 from mathforge.eval.formats import register as register_reader
 from mathforge.eval.regrade import regrade_file
@@ -50,6 +51,7 @@ REGISTRIES: dict[str, tuple[Sequence[str], tuple[str, str]]] = {
     "engines": (list(BACKENDS), ("eval", "--backend")),
     "tool kinds": (list(TOOL_KINDS), ("regrade", "--tool")),
     "regrade readers": (list(READERS), ("regrade", "--format")),
+    "curate stages": (list(STAGES), ("curate", "--stages")),
 }
 
 

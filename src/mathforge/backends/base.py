@@ -35,6 +35,10 @@ class Completion:
     text: str
     tokens: int
     finish_reason: str  # "stop" (EOS or a stop string), "length" (the token budget) or "loop" (see below)
+    # The prompt's tokens as the engine read them for this completion (a server bills them per request, so the
+    # n completions of one prompt each carry them); 0 where the engine does not say. Not compared: two
+    # completions are the same text and ending however the prompt was counted.
+    prompt_tokens: int = field(default=0, compare=False)
 
 
 # Completions that ended before they could finish: at the token budget, or stopped in a verbatim loop (which would

@@ -153,10 +153,13 @@ class HFBackend:
                 **sampling,
             )
         new_tokens = output[:, width:]
+        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()  # without the left padding
         generations = [Generation() for _ in prompts]
         for row, tokens in enumerate(new_tokens.tolist()):
             loop_at = watch.stopped.get(row) if watch else None
-            generations[row // params.n].completions.append(self._completion(tokens, params, loop_at))
+            completion = self._completion(tokens, params, loop_at)
+            completion.prompt_tokens = prompt_lengths[row // params.n]
+            generations[row // params.n].completions.append(completion)
         return generations
 
     def _completion(

@@ -129,6 +129,7 @@ class LlamaCppBackend:
                     text=choice["text"],
                     tokens=out["usage"]["completion_tokens"],
                     finish_reason="loop" if watch and watch.stopped else choice["finish_reason"] or "stop",
+                    prompt_tokens=prompt_tokens,
                 )
             )
         return generation

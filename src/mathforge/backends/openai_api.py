@@ -220,7 +220,7 @@ class OpenAIBackend:
         generations = [Generation() for _ in prompts]
         if not jobs:
             return generations
-        futures = _in_threads(
+        futures = in_threads(
             [partial(self._complete, prompt, params, seed) for _, prompt, seed in jobs], self.concurrency
         )
         try:
@@ -288,7 +288,8 @@ class OpenAIBackend:
             choice = body["choices"][0]
             text = _text(choice, chat, streamed=False)
             # A server that reports no usage leaves the count unknown: 0, as for an empty completion.
-            completion = _finished(text, choice.get("finish_reason"), _usage(body) or 0, params)
+            reason = choice.get("finish_reason")
+            completion = _finished(text, reason, _usage(body) or 0, params, _prompt_usage(body))
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise self._malformed("answered JSON", response.text) from None
         return completion
@@ -327,17 +328,17 @@ class OpenAIBackend:
                 break
             # Not on the chunk that finishes the completion: it ended by itself, whatever its text looks like.
             if partial.add(*delta) and partial.reason is None and stuck_in_a_loop(partial.text):
-                return _finished(partial.text, "loop", partial.tokens, params)
+                return _finished(partial.text, "loop", partial.tokens, params, partial.prompt_tokens)
         else:
             if partial.reason is None:
                 raise MathforgeError(
                     f"openai backend: {self.base_url} ended the stream before the completion"
                 )
-        return _finished(partial.text, partial.reason, partial.tokens, params)
+        return _finished(partial.text, partial.reason, partial.tokens, params, partial.prompt_tokens)
 
-    def _deltas(self, response: Any, chat: bool) -> Iterator[tuple[str, str | None, int | None] | None]:
-        """(text, finish reason, completion tokens) of each chunk of a server-sent event stream, then None at
-        its [DONE]. An error the server reports in the stream raises."""
+    def _deltas(self, response: Any, chat: bool) -> Iterator[tuple[str, str | None, int | None, int] | None]:
+        """(text, finish reason, completion tokens, prompt tokens) of each chunk of a server-sent event stream,
+        then None at its [DONE]. An error the server reports in the stream raises."""
         for line in self._lines(response):
             field, _, value = line.partition(":")
             value = value.strip()
@@ -355,7 +356,8 @@ class OpenAIBackend:
             try:
                 choices = chunk["choices"]  # empty in the usage chunk at the end
                 text = _text(choices[0], chat, streamed=True) if choices else ""
-                yield text, choices[0].get("finish_reason") if choices else None, _usage(chunk)
+                reason = choices[0].get("finish_reason") if choices else None
+                yield text, reason, _usage(chunk), _prompt_usage(chunk)
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):
                 raise self._malformed("sent a stream chunk", value) from None
 
@@ -460,7 +462,7 @@ class OpenAIBackend:
         pairs = scoring_pairs(texts, contexts)
         prompts = [(context or "") + text for text, context in pairs]
         prompts += [context for _, context in pairs if context is not None]
-        futures = _in_threads(
+        futures = in_threads(
             [partial(self._prompt_logprobs, prompt) for prompt in prompts], self.concurrency
         )
         try:
@@ -537,7 +539,7 @@ class OpenAIBackend:
 _Result = TypeVar("_Result")
 
 
-def _in_threads(calls: list[Callable[[], _Result]], workers: int) -> list[Future[_Result]]:
+def in_threads(calls: list[Callable[[], _Result]], workers: int) -> list[Future[_Result]]:
     """Run `calls` on up to `workers` threads; one future per call, in order.
 
     Not a ThreadPoolExecutor: its workers are joined when the interpreter exits, so after Ctrl-C the process
@@ -597,12 +599,18 @@ def _usage(body: dict[str, Any]) -> int | None:
     return int((body.get("usage") or {}).get("completion_tokens") or 0) or None
 
 
-def _finished(text: str, reason: str | None, tokens: int, params: SamplingParams) -> Completion:
+def _prompt_usage(body: dict[str, Any]) -> int:
+    """The prompt's token count in an answer or stream chunk; 0 where it gives none."""
+    return int((body.get("usage") or {}).get("prompt_tokens") or 0)
+
+
+def _finished(
+    text: str, reason: str | None, tokens: int, params: SamplingParams, prompt_tokens: int = 0
+) -> Completion:
     # Some servers return the stop string, or ignore stops beyond their limit: cut like the other engines.
     text, stopped = cut_at_stop(text, params.stop)
-    return Completion(
-        text=text, tokens=tokens, finish_reason=reason if reason in CUT_SHORT and not stopped else "stop"
-    )
+    finish_reason = reason if reason in CUT_SHORT and not stopped else "stop"
+    return Completion(text=text, tokens=tokens, finish_reason=finish_reason, prompt_tokens=prompt_tokens)
 
 
 @dataclass
@@ -613,11 +621,13 @@ class _Partial:
     pieces: int = 0  # chunks that carried text
     usage: int | None = None
     reason: str | None = None
+    prompt_tokens: int = 0  # the server's count, in the usage chunk at the end
 
-    def add(self, text: str, reason: str | None, usage: int | None) -> bool:
-        """Take one chunk's (text, finish reason, token count); whether the text is due a loop test (every
-        LOOP_CHECK_STRIDE chunks with text)."""
+    def add(self, text: str, reason: str | None, usage: int | None, prompt_tokens: int = 0) -> bool:
+        """Take one chunk's (text, finish reason, token count, prompt token count); whether the text is due a
+        loop test (every LOOP_CHECK_STRIDE chunks with text)."""
         self.usage = usage or self.usage
+        self.prompt_tokens = prompt_tokens or self.prompt_tokens
         self.reason = reason or self.reason
         if not text:
             return False

@@ -146,7 +146,13 @@ class VLLMBackend:
                 raise RuntimeError(first_line(error, 10_000)) from error
             raise
         return [
-            Generation([self._completion(choice, params) for choice in output.outputs]) for output in outputs
+            Generation(
+                [
+                    self._completion(choice, params, len(output.prompt_token_ids or ()))
+                    for choice in output.outputs
+                ]
+            )
+            for output in outputs
         ]
 
     def _sampling_params(self, params: SamplingParams, offset: int) -> Any:
@@ -163,7 +169,7 @@ class VLLMBackend:
             seed=sample_seed(params.seed, offset, 0),
         )
 
-    def _completion(self, choice: Any, params: SamplingParams) -> Completion:
+    def _completion(self, choice: Any, params: SamplingParams, prompt_tokens: int) -> Completion:
         # vLLM leaves stop strings out of the text already; the shared cut keeps every engine's text the same.
         text, _ = cut_at_stop(choice.text, params.stop)
         tokens = list(choice.token_ids)
@@ -171,7 +177,7 @@ class VLLMBackend:
         if tokens and tokens[-1] == getattr(self.tokenizer, "eos_token_id", None):
             tokens = tokens[:-1]
         finish = "length" if choice.finish_reason == "length" else "stop"
-        return Completion(text=text, tokens=len(tokens), finish_reason=finish)
+        return Completion(text=text, tokens=len(tokens), finish_reason=finish, prompt_tokens=prompt_tokens)
 
     def _without_added_bos(self, prompt: str) -> str:
         """A chat template may have written BOS already, and vLLM's tokenizer adds one: drop the written one.
