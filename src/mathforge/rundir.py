@@ -21,7 +21,24 @@ SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
 RUN = "run.json"
 
-__all__ = ["METRICS", "RUN", "SAMPLES", "RunDir", "write_json_atomic"]
+__all__ = ["METRICS", "RUN", "SAMPLES", "RunDir", "check_same_run", "write_json_atomic"]
+
+
+def check_same_run(run_file: Path, fingerprint: dict[str, Any], what: str) -> None:
+    """Refuse to resume a run whose recorded fingerprint (in `run_file`, if there) differs from `fingerprint`:
+    the error names the first setting that changed (`what` says whose run it is)."""
+    if not run_file.exists():
+        return
+    previous = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint", {})
+    changed = [
+        key for key in sorted(set(previous) | set(fingerprint)) if previous.get(key) != fingerprint.get(key)
+    ]
+    if changed:
+        key = changed[0]
+        raise MathforgeError(
+            f"{what} ({key}: {previous.get(key)!r} there, {fingerprint.get(key)!r} now); use another --out, "
+            "or --fresh to discard it"
+        )
 
 
 class RunDir:
@@ -34,19 +51,7 @@ class RunDir:
     def start(self, fingerprint: dict[str, Any]) -> None:
         """Create the directory, or check that an existing one holds the same run."""
         self.path.mkdir(parents=True, exist_ok=True)
-        if self.run.exists():
-            previous = json.loads(self.run.read_text(encoding="utf-8")).get("fingerprint", {})
-            changed = [
-                key
-                for key in sorted(set(previous) | set(fingerprint))
-                if previous.get(key) != fingerprint.get(key)
-            ]
-            if changed:
-                key = changed[0]
-                raise MathforgeError(
-                    f"{self.path} holds a different run ({key}: {previous.get(key)!r} there, "
-                    f"{fingerprint.get(key)!r} now); use another --out, or --fresh to discard it"
-                )
+        check_same_run(self.run, fingerprint, f"{self.path} holds a different run")
         write_json_atomic(self.run, {"fingerprint": fingerprint})
 
     def finished_rows(self) -> dict[str, dict[str, Any]]:

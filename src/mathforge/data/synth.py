@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import random
 import re
 import signal
@@ -66,6 +65,7 @@ from mathforge.grading import asks_for_several, cut_invented_continuation, extra
 from mathforge.grading.extract import GUESSES
 from mathforge.io import append_jsonl, read_jsonl, read_resumable, write_json_atomic
 from mathforge.progress import ItemProgress
+from mathforge.rundir import check_same_run
 
 GENERATION_VARIABLES = "seeds (id, question, solution, answer), topic, difficulty, index"
 SOLVE_VARIABLES = "question"
@@ -403,18 +403,7 @@ class SynthFiles:
             for path in self.all():
                 path.unlink(missing_ok=True)
         if self.run.exists():
-            previous = json.loads(read_text(self.run, "synth run")).get("fingerprint", {})
-            changed = [
-                key
-                for key in sorted(set(previous) | set(fingerprint))
-                if previous.get(key) != fingerprint.get(key)
-            ]
-            if changed:
-                key = changed[0]
-                raise MathforgeError(
-                    f"{self.out} holds a different synth run ({key}: {previous.get(key)!r} there, "
-                    f"{fingerprint.get(key)!r} now); use another --out, or --fresh to discard it"
-                )
+            check_same_run(self.run, fingerprint, f"{self.out} holds a different synth run")
         else:
             for path in (self.out, self.rejects, self.pending):
                 if path.exists() and path.stat().st_size:
