@@ -26,6 +26,8 @@ stages:
   - solution_quality
   - machine_text
   - math_verify
+  - decontam:
+      against: [gsm8k]
   - exact_dedup
 """
 
@@ -77,7 +79,14 @@ def _run(source: Path, folder: Path, options: dict[str, Any], runner: Any = cura
     pipeline = folder / "pipeline.yaml"
     pipeline.write_text(PIPELINE, encoding="utf-8")
     opts = CurateOptions.load(
-        pipeline, {"out": folder / "kept.jsonl", "quiet": True, "batch_rows": 32, **options}
+        pipeline,
+        {
+            "out": folder / "kept.jsonl",
+            "quiet": True,
+            "batch_rows": 32,
+            "data_dir": BENCHMARK_DATA,
+            **options,
+        },
     )
     funnel = runner(source, opts).as_json()
     return {
@@ -96,6 +105,7 @@ def test_every_stage_drops_what_it_should(single: dict[str, Any]) -> None:
     assert rejected["refusal"] in {"refusal", "too_few_steps", "too_short"}
     assert rejected["bad-calc"] == "wrong_calculation"
     assert rejected["repeat"] == "duplicate"
+    assert rejected["train-21"] == "benchmark_overlap"  # a sibling of GSM8K test item 632 (docs/decontamination.md)
     assert single["funnel"]["rows"] == 125
     assert single["funnel"]["kept"] + single["funnel"]["dropped"] == 125
     assert len(single["kept"]) == single["funnel"]["kept"]
@@ -125,12 +135,13 @@ def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_the_curate_command(source: Path, single: dict[str, Any], tmp_path: Path) -> None:
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(PIPELINE, encoding="utf-8")
-    result = _cli("curate", source, "--config", pipeline, "--out", tmp_path / "kept.jsonl", "--json")
+    data = ("--data-dir", BENCHMARK_DATA)
+    result = _cli("curate", source, "--config", pipeline, *data, "--out", tmp_path / "kept.jsonl", "--json")
     assert result.returncode == 0, result.stderr
     funnel = json.loads(result.stdout.strip().splitlines()[-1])
     assert {key: funnel[key] for key in ("rows", "stages", "kept", "dropped")} == single["funnel"]
     assert json.loads((tmp_path / "kept.funnel.json").read_text()) == funnel
-    table = _cli("curate", source, "--config", pipeline, "--out", tmp_path / "kept.jsonl", "--quiet")
+    table = _cli("curate", source, "--config", pipeline, *data, "--out", tmp_path / "kept.jsonl", "--quiet")
     assert table.returncode == 0, table.stderr
     for stage in funnel["stages"]:  # one row per stage: name, in, kept, dropped
         assert re.search(
