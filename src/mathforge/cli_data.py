@@ -50,10 +50,7 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
         from mathforge.data.synth import synthesize
 
         summary = synthesize(opts, show_progress=not opts.quiet)
-        if opts.json_output:
-            print(json.dumps(summary, ensure_ascii=False), flush=True)
-        else:
-            _print_synth(console(), summary)
+        _emit(summary, opts.json_output, _print_synth, console)
 
     @options_command("curate", _curate_options)
     def _curate(opts: Any, file: InputFile) -> None:
@@ -66,10 +63,7 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
             funnel = curate_on_ray(file, opts).as_json()
         else:
             funnel = curate(file, opts).as_json()
-        if opts.json_output:
-            print(json.dumps(funnel, ensure_ascii=False), flush=True)
-        else:
-            _print_funnel(console(), funnel)
+        _emit(funnel, opts.json_output, _print_funnel, console)
 
     @options_command("dedup", _dedup_options)
     def _dedup(opts: Any, file: InputFile) -> None:
@@ -77,10 +71,7 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
         from mathforge.data.commands import dedup_file
 
         report = dedup_file(file, opts)
-        if opts.json_output:
-            print(json.dumps(report, ensure_ascii=False), flush=True)
-        else:
-            _print_dedup(console(), report)
+        _emit(report, opts.json_output, _print_dedup, console)
 
     @options_command("decontam", _decontam_options)
     def _decontam(opts: Any, file: InputFile) -> None:
@@ -88,10 +79,20 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
         from mathforge.data.commands import decontam_file
 
         report = decontam_file(file, opts)
-        if opts.json_output:
-            print(json.dumps(report, ensure_ascii=False), flush=True)
-        else:
-            _print_decontam(console(), report)
+        _emit(report, opts.json_output, _print_decontam, console)
+
+
+def _emit(
+    result: dict[str, Any],
+    as_json: bool,
+    printer: Callable[[Any, dict[str, Any]], None],
+    console: Callable[[], Any],
+) -> None:
+    """--json: the result as one JSON line (the last on stdout); else the command's table."""
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    else:
+        printer(console(), result)
 
 
 def _table(title: str, *columns: str) -> Any:

@@ -105,7 +105,9 @@ def test_every_stage_drops_what_it_should(single: dict[str, Any]) -> None:
     assert rejected["refusal"] in {"refusal", "too_few_steps", "too_short"}
     assert rejected["bad-calc"] == "wrong_calculation"
     assert rejected["repeat"] == "duplicate"
-    assert rejected["train-21"] == "benchmark_overlap"  # a sibling of GSM8K test item 632 (docs/decontamination.md)
+    assert (
+        rejected["train-21"] == "benchmark_overlap"
+    )  # a sibling of GSM8K test item 632 (docs/decontamination.md)
     assert single["funnel"]["rows"] == 125
     assert single["funnel"]["kept"] + single["funnel"]["dropped"] == 125
     assert len(single["kept"]) == single["funnel"]["kept"]
@@ -116,7 +118,8 @@ def test_worker_processes_give_the_same_result(source: Path, single: dict[str, A
 
 
 def test_ray_data_gives_the_same_result(source: Path, single: dict[str, Any]) -> None:
-    ray = pytest.importorskip("ray")
+    import ray  # a dev dependency: the Ray runner is always tested
+
     from mathforge.data.ray_pipeline import curate_on_ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
