@@ -41,7 +41,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python_bin" -m venv .venv
 fi
-if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -f .venv/share/mathforge/llama.cpp/VERSION ]; then
   exit 0
 fi
 echo "mathforge: setting up .venv (the first time this compiles llama-cpp-python: a few minutes)" >&2
@@ -63,4 +63,26 @@ if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_want" ]; then
   echo "$llama_want" > "$llama_stamp"
 fi
 .venv/bin/python -m pip install --quiet -e ".[all,dev]"
+
+# --- llama.cpp's converter (for `mathforge export`) ---------------------------------------------------------
+# llama.cpp's own HF -> GGUF converter: convert_hf_to_gguf.py, its conversion/ package and its gguf-py (all
+# that the script imports from llama.cpp), taken from the source distribution of the llama-cpp-python just
+# installed: the same version, so the GGUF it writes is one the engine reads. No llama.cpp code is committed
+# to this repository, and nothing is downloaded when `export` runs (it checks VERSION against the engine).
+converter=.venv/share/mathforge/llama.cpp
+llama_version="$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"
+if [ "$(cat "$converter/VERSION" 2>/dev/null)" != "$llama_version" ]; then
+  sdist_version="${llama_version%%+*}"  # a wheel from a CUDA index may carry a local label (0.3.36+cu124)
+  sdist_dir="$(mktemp -d)"
+  .venv/bin/python -m pip download --quiet --no-deps --no-binary :all: \
+    -d "$sdist_dir" "llama-cpp-python==$sdist_version"
+  rm -rf "$converter" && mkdir -p "$converter"
+  tar -xzf "$sdist_dir"/llama_cpp_python-*.tar.gz -C "$converter" --strip-components=3 \
+    "llama_cpp_python-$sdist_version/vendor/llama.cpp/convert_hf_to_gguf.py" \
+    "llama_cpp_python-$sdist_version/vendor/llama.cpp/conversion" \
+    "llama_cpp_python-$sdist_version/vendor/llama.cpp/gguf-py"
+  echo "$llama_version" > "$converter/VERSION"  # last: an interrupted extraction is redone on the next run
+  rm -rf "$sdist_dir"
+fi
+# --- end of llama.cpp's converter ---------------------------------------------------------------------------
 echo "$want" > "$stamp"

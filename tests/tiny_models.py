@@ -50,3 +50,51 @@ def build_tiny_llama(directory: Path, seed: int = 0, hidden_size: int = 64, laye
     model.save_pretrained(directory)
     fast.save_pretrained(directory)
     return directory
+
+
+def build_tiny_llama_sentencepiece(directory: Path, seed: int = 0, hidden_size: int = 64) -> Path:
+    """A tiny Llama with a SentencePiece BPE tokenizer (tokenizer.model, byte fallback) as Llama 2 ships it: the
+    layout llama.cpp's converter reads without a pre-tokenizer hash, so the model can be exported to GGUF."""
+    import io
+
+    import sentencepiece
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaTokenizer
+
+    from mathforge.benchmarks.arith import generate
+
+    corpus = [row["question"] + "\n" + row["answer"] for row in generate(200, seed=seed, split="train")]
+    model_file = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus),
+        model_writer=model_file,
+        vocab_size=400,
+        model_type="bpe",
+        byte_fallback=True,
+        character_coverage=1.0,
+        split_digits=True,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tokenizer.model").write_bytes(model_file.getvalue())
+    tokenizer = LlamaTokenizer.from_pretrained(str(directory), add_bos_token=True)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

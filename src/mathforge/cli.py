@@ -29,10 +29,12 @@ app = typer.Typer(
 )
 
 
-def options_command(name: str, options: Callable[[], type[Options]]) -> Callable[[Any], Any]:
-    """Register `function(opts, **own)` as command `name`: its flags come from the options model (`opts`), its
-    own parameters (a file argument, --quiet) stay as `function` declares them, and `--config FILE` reads the
-    same options from YAML (flags win)."""
+def options_command(
+    name: str, options: Callable[[], type[Options]], group: typer.Typer | None = None
+) -> Callable[[Any], Any]:
+    """Register `function(opts, **own)` as command `name` (of `group`, a sub-command group, or of mathforge):
+    its flags come from the options model (`opts`), its own parameters (a file argument, --quiet) stay as
+    `function` declares them, and `--config FILE` reads the same options from YAML (flags win)."""
 
     def register(function: Any) -> Any:
         model = options()
@@ -61,7 +63,7 @@ def options_command(name: str, options: Callable[[], type[Options]]) -> Callable
             annotation=Annotated[Path | None, typer.Option(help=config_help)],
             default=None,
         )
-        app.command(name)(_command_with(command, [context, *own, *_unique(flags), config]))
+        (group or app).command(name)(_command_with(command, [context, *own, *_unique(flags), config]))
         return function
 
     return register
@@ -351,6 +353,15 @@ def _add_data_commands() -> None:
 
 
 _add_data_commands()
+
+
+def _add_train_commands() -> None:
+    from mathforge.cli_train import add_train_commands
+
+    add_train_commands(app, options_command, _console)
+
+
+_add_train_commands()
 
 
 @app.command("benchmarks")

@@ -50,7 +50,7 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
         from mathforge.data.synth import synthesize
 
         summary = synthesize(opts, show_progress=not opts.quiet)
-        _emit(summary, opts.json_output, _print_synth, console)
+        emit_result(summary, opts.json_output, _print_synth, console)
 
     @options_command("curate", _curate_options)
     def _curate(opts: Any, file: InputFile) -> None:
@@ -63,7 +63,7 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
             funnel = curate_on_ray(file, opts).as_json()
         else:
             funnel = curate(file, opts).as_json()
-        _emit(funnel, opts.json_output, _print_funnel, console)
+        emit_result(funnel, opts.json_output, _print_funnel, console)
 
     @options_command("dedup", _dedup_options)
     def _dedup(opts: Any, file: InputFile) -> None:
@@ -71,7 +71,7 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
         from mathforge.data.commands import dedup_file
 
         report = dedup_file(file, opts)
-        _emit(report, opts.json_output, _print_dedup, console)
+        emit_result(report, opts.json_output, _print_dedup, console)
 
     @options_command("decontam", _decontam_options)
     def _decontam(opts: Any, file: InputFile) -> None:
@@ -79,10 +79,10 @@ def add_data_commands(options_command: Callable[..., Any], console: Callable[[],
         from mathforge.data.commands import decontam_file
 
         report = decontam_file(file, opts)
-        _emit(report, opts.json_output, _print_decontam, console)
+        emit_result(report, opts.json_output, _print_decontam, console)
 
 
-def _emit(
+def emit_result(
     result: dict[str, Any],
     as_json: bool,
     printer: Callable[[Any, dict[str, Any]], None],
@@ -95,7 +95,7 @@ def _emit(
         printer(console(), result)
 
 
-def _table(title: str, *columns: str) -> Any:
+def titled_table(title: str, *columns: str) -> Any:
     from rich.table import Table
 
     table = Table(title=title)
@@ -105,7 +105,7 @@ def _table(title: str, *columns: str) -> Any:
 
 
 def _print_synth(console: Any, summary: dict[str, Any]) -> None:
-    table = _table("mathforge synth", "", "count")
+    table = titled_table("mathforge synth", "", "count")
     for key in ("requested", "accepted", "rejected", "sent", "prompt_tokens", "completion_tokens"):
         table.add_row(key.replace("_", " "), str(summary.get(key, "-")))
     if summary.get("cost") is not None:
@@ -117,7 +117,7 @@ def _print_synth(console: Any, summary: dict[str, Any]) -> None:
 
 
 def _print_funnel(console: Any, funnel: dict[str, Any]) -> None:
-    table = _table("mathforge curate", "stage", "in", "kept", "dropped", "reasons")
+    table = titled_table("mathforge curate", "stage", "in", "kept", "dropped", "reasons")
     for stage in funnel["stages"]:
         reasons = ", ".join(f"{reason} {count}" for reason, count in stage["reasons"].items())
         table.add_row(stage["name"], str(stage["in"]), str(stage["kept"]), str(stage["dropped"]), reasons)
@@ -132,7 +132,7 @@ def _print_funnel(console: Any, funnel: dict[str, Any]) -> None:
 
 
 def _print_dedup(console: Any, report: dict[str, Any]) -> None:
-    table = _table(f"mathforge dedup ({report['method']})", "", "rows")
+    table = titled_table(f"mathforge dedup ({report['method']})", "", "rows")
     for key in ("rows", "kept", "dropped"):
         table.add_row(key, str(report[key]))
     console.print(table)
@@ -140,7 +140,7 @@ def _print_dedup(console: Any, report: dict[str, Any]) -> None:
 
 
 def _print_decontam(console: Any, report: dict[str, Any]) -> None:
-    table = _table("mathforge decontam", "benchmark", "flagged rows")
+    table = titled_table("mathforge decontam", "benchmark", "flagged rows")
     for benchmark, count in report["by_benchmark"].items():
         table.add_row(benchmark, str(count))
     table.add_row("total", f"{len(report['flagged'])} of {report['rows']}", end_section=True)

@@ -117,6 +117,11 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> None
     _write_atomic(Path(path), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file (UTF-8) atomically: readers see the old file or the whole new one."""
+    _write_atomic(Path(path), text)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -29,6 +29,8 @@ from mathforge.prompts import (
 from mathforge.prompts import register as register_format
 from mathforge.report.tables import _prompt_key
 from mathforge.tool_kinds import TOOL_KINDS
+from mathforge.train.formats import SFT_FORMATS
+from mathforge.train.kinds import TRAINING_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
@@ -52,6 +54,8 @@ REGISTRIES: dict[str, tuple[Sequence[str], tuple[str, str]]] = {
     "tool kinds": (list(TOOL_KINDS), ("regrade", "--tool")),
     "regrade readers": (list(READERS), ("regrade", "--format")),
     "curate stages": (list(STAGES), ("curate", "--stages")),
+    "sft formats": (list(SFT_FORMATS), ("train sft", "--format")),
+    "training kinds": (list(TRAINING_KINDS), ("train", "Train models:")),
 }
 
 
@@ -59,7 +63,7 @@ REGISTRIES: dict[str, tuple[Sequence[str], tuple[str, str]]] = {
 def test_every_entry_is_in_the_help_and_the_docs(registry: str) -> None:
     names, (command, option) = REGISTRIES[registry]
     assert names
-    text = _help(command)
+    text = _help(*command.split())
     line = text[text.index(option) :][:400]  # the option's own help text
     for name in names:
         assert name in line, f"{command} {option} help does not list {name}"
