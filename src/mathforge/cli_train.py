@@ -99,6 +99,8 @@ def _add_kind(
 
     def command(opts: Any) -> None:
         result = kind.run(opts, not opts.quiet)
+        if not result.get("main_process", True):  # `accelerate launch`: the main process reports
+            return
         printer = _print_dry_run if result.get("dry_run") else _print_trained
         emit_result(result, opts.json_output, printer, console)
 

@@ -235,3 +235,32 @@ def test_unknown_format_and_template_without_file(tiny_llama: Path, tmp_path: Pa
         options(data, tiny_llama, format="alpaca")
     with pytest.raises(MathforgeError, match="--format template needs --template FILE"):
         build_format("template", FormatContext(None))
+
+
+def test_a_prompt_ending_in_a_space_still_trains_the_first_target_token(tokenizer, tmp_path: Path) -> None:
+    # Byte-level BPE folds that space into the target's first word ("ĠThe"): its offset starts in the prompt.
+    template = tmp_path / "prompt.jinja"
+    template.write_text("Q: {{ question }}\nAnswer: ", encoding="utf-8")
+    example = to_example(
+        {"question": "Q?", "solution": "The answer is 5."}, "f:1", ExampleFields(target="as-is")
+    )
+    rendered = build_format("template", FormatContext(tokenizer, template_file=template)).render(example)
+    row = tokenize(tokenizer, rendered, None, example.where)
+    trained = tokenizer.decode([t for t in row.labels if t != IGNORE_INDEX])
+    assert trained.strip() == "The answer is 5.</s>"
+
+
+def test_a_chat_template_that_raises_names_the_row(tiny_llama: Path, tokenizer, tmp_path: Path) -> None:
+    tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    tokenizer.chat_template = (
+        "{% for m in messages %}{% if loop.index0 % 2 == 0 and m['role'] != 'user' %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+        "{{ m['content'] }}\n{% endfor %}"
+    )
+    messages = [{"role": "assistant", "content": "hi"}, {"role": "assistant", "content": "The answer is 4."}]
+    data = rows_file(tmp_path, [{"messages": messages}])
+    with pytest.raises(MathforgeError) as error:
+        prepare(options(data, tiny_llama, format="chat"), tokenizer)
+    assert str(error.value) == (
+        f"{data}:1: the chat template fails on this row: Conversation roles must alternate user/assistant"
+    )

@@ -82,7 +82,7 @@ def test_lora_steps_lower_the_loss_and_the_run_is_recorded(
     base = json.loads((out / "adapter" / "mathforge_base.json").read_text())
     assert base["model"] == str(tiny_llama) and base["architecture"] == "LlamaForCausalLM"
     recorded = json.loads((out / "run.json").read_text())
-    assert recorded["fingerprint"]["options"]["learning_rate"] == 5e-3
+    assert recorded["fingerprint"]["option learning_rate"] == 5e-3
     assert len(recorded["fingerprint"]["data_sha256"]) == 64
     assert recorded["fingerprint"]["base"] == base
     assert recorded["versions"]["trl"] and recorded["versions"]["peft"] and recorded["versions"]["torch"]
@@ -122,13 +122,22 @@ def test_resume_refuses_a_changed_option_and_a_start_over_an_old_run(
 ) -> None:
     out = tmp_path / "run"
     run(arith_rows, tiny_llama, out, max_steps=3)
-    with pytest.raises(MathforgeError, match=r"holds a different run \(options: "):
+    with pytest.raises(
+        MathforgeError, match=r"holds a different run \(option learning_rate: 0.005 there, 0.001 now\)"
+    ):
         run(arith_rows, tiny_llama, out, max_steps=3, resume=True, lr=1e-3)
     with pytest.raises(MathforgeError, match="already holds a run .*--resume to continue it, --fresh"):
         run(arith_rows, tiny_llama, out, max_steps=3)
     with pytest.raises(MathforgeError, match="has no checkpoint to resume from"):
         run(arith_rows, tiny_llama, tmp_path / "empty", resume=True)
     assert run(arith_rows, tiny_llama, out, max_steps=3, fresh=True)["steps"] == 3
+    # --fresh never deletes a directory that is not a training run.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    with pytest.raises(MathforgeError, match="--fresh: .* is not a mathforge training run"):
+        run(arith_rows, tiny_llama, project, max_steps=3, fresh=True)
+    assert (project / "notes.txt").read_text() == "mine"
 
 
 def test_full_fine_tuning_saves_the_model(tiny_llama: Path, arith_rows: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mathforge.errors import MathforgeError
+from mathforge.errors import MathforgeError, first_line
 from mathforge.train.examples import Example
 
 IGNORE_INDEX = -100  # what the loss skips (torch's CrossEntropyLoss default)
@@ -81,6 +81,10 @@ class SftFormat(ABC):
 
     @abstractmethod
     def render(self, example: Example) -> Rendered: ...
+
+    def render_checked(self, example: Example) -> Rendered:
+        """`render`, with a format's own failures on a row turned into one line naming it."""
+        return self.render(example)
 
 
 SFT_FORMATS: dict[str, type[SftFormat]] = {}
@@ -172,6 +176,18 @@ class Chat(SftFormat):
         )
         return str(text)
 
+    def render_checked(self, example: Example) -> Rendered:
+        try:
+            return self.render(example)
+        except MathforgeError:
+            raise
+        except (
+            Exception
+        ) as error:  # the template's own raise_exception ("roles must alternate"), jinja errors
+            raise MathforgeError(
+                f"{example.where}: the chat template fails on this row: {first_line(error)}"
+            ) from None
+
 
 def chat_spans(
     apply: Callable[[list[dict[str, str]], bool], str], messages: list[dict[str, str]], where: str
@@ -205,13 +221,23 @@ def tokenize(tokenizer: Any, rendered: Rendered, max_length: int | None, where: 
     )
     ids = list(encoding["input_ids"])
     labels = [
-        token if end > start and _inside(start, rendered.spans) else IGNORE_INDEX
+        token
+        if end > start and _inside(_first_visible(rendered.text, start, end), rendered.spans)
+        else IGNORE_INDEX
         for token, (start, end) in zip(ids, encoding["offset_mapping"], strict=True)
     ]
     truncated = max_length is not None and len(ids) > max_length
     if truncated:
         ids, labels = ids[:max_length], labels[:max_length]
     return Tokenized(ids, labels, truncated, where)
+
+
+def _first_visible(text: str, start: int, end: int) -> int:
+    """Where a token's own text begins: byte-level BPE folds the space before a word into it ("ĠThe"), so a
+    target that starts right after a prompt ending in a space begins with a token whose offset is that space."""
+    while start < end - 1 and text[start].isspace():
+        start += 1
+    return start
 
 
 def _inside(position: int, spans: list[tuple[int, int]]) -> bool:

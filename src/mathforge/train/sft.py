@@ -122,7 +122,7 @@ def prepare(opts: SftOptions, tokenizer: Any) -> Prepared:
             f"{type(tokenizer).__name__} is a slow tokenizer: mathforge masks labels by token offsets, which "
             "only fast (tokenizers-backed) tokenizers give"
         )
-    rendered = [style.render(example) for example in examples]
+    rendered = [style.render_checked(example) for example in examples]
     rows = [
         tokenize(tokenizer, text, opts.max_length, ex.where)
         for text, ex in zip(rendered, examples, strict=True)
@@ -182,7 +182,11 @@ def train_sft(opts: SftOptions, show_progress: bool = True) -> dict[str, Any]:
     paths = RunPaths(Path(opts.out or default_out(opts)))
     fingerprint = {
         "kind": "sft",
-        "options": opts.model_dump(mode="json", exclude=set(_NOT_FINGERPRINTED)),
+        # One key per option, so that a changed option on --resume is named in the error.
+        **{
+            f"option {name}": value
+            for name, value in opts.model_dump(mode="json", exclude=set(_NOT_FINGERPRINTED)).items()
+        },
         "data_sha256": shared.file_digest(opts.data),
     }
     model, identity = shared.load_for_training(opts, base_ref)
@@ -210,7 +214,7 @@ def train_sft(opts: SftOptions, show_progress: bool = True) -> dict[str, Any]:
     }
     summary["final_loss"] = next((r["loss"] for r in reversed(shared.log_rows(paths)) if "loss" in r), None)
     if not trainer.args.should_save:  # another process of `accelerate launch`: the main one reports
-        return summary
+        return {**summary, "main_process": False}
     if opts.eval_benchmarks:
         from mathforge.train.before_after import evaluate_before_after
 

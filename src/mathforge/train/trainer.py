@@ -100,6 +100,8 @@ def start_run(paths: RunPaths, opts: TrainOptions, fingerprint: dict[str, Any]) 
         if checkpoint is None:
             raise MathforgeError(f"--resume: {paths.root} has no checkpoint to resume from")
         check_same_run(paths.run, fingerprint, f"--resume: {paths.root} holds a different run")
+    elif opts.fresh and paths.root.exists() and any(paths.root.iterdir()) and not paths.run.exists():
+        raise MathforgeError(f"--fresh: {paths.root} is not a mathforge training run; choose another --out")
     elif not opts.fresh and paths.root.exists() and any(paths.root.iterdir()):
         what = "checkpoints" if checkpoint is not None else "files"
         raise MathforgeError(
@@ -128,8 +130,17 @@ def last_checkpoint(paths: RunPaths) -> Path | None:
         for path in paths.checkpoints.glob("checkpoint-*")
         if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()
     ]
-    complete = [path for path in found if (path / "trainer_state.json").is_file()]
+    complete = [path for path in found if _readable_state(path / "trainer_state.json")]
     return max(complete, key=_checkpoint_step, default=None)
+
+
+def _readable_state(file: Path) -> bool:
+    """trainer_state.json is written last and not atomically: present and whole means the checkpoint is."""
+    try:
+        json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _checkpoint_step(checkpoint: Path) -> int:
@@ -147,11 +158,14 @@ def _cut_log(log: Path, step: int) -> None:
 
 def load_for_training(opts: TrainOptions, ref: str) -> tuple[Any, dict[str, Any]]:
     """(model, base identity) of the base `ref`, loaded as the method needs: 4-bit for QLoRA."""
+    from accelerate import PartialState
+
     from mathforge.train.models import base_identity, default_device, load_model
 
     if opts.optimizer.endswith("8bit") or opts.method == "qlora":
         _require_cuda(opts)
-    device = opts.device or default_device()
+    state = PartialState()  # under `accelerate launch`: this process's own GPU
+    device = opts.device or (str(state.device) if state.num_processes > 1 else default_device())
     model = load_model(
         ref,
         dtype=opts.dtype,
@@ -347,6 +361,7 @@ def save_result(
     main = trainer.args.should_save  # the main process (FSDP and DeepSpeed gather the weights in save_model)
     if main and partial.exists():
         shutil.rmtree(partial)
+    trainer.accelerator.wait_for_everyone()  # sharded saves (FSDP) write from every process
     trainer.save_model(str(partial))
     if not main:
         return target
