@@ -53,7 +53,7 @@ for side in ("before", "after"):
         m = json.loads(metrics.read_text())
         print(f"  eval {side}: generation {m['wall_seconds']:.0f}s, accuracy {m['acc']:.1f}%")
 PY
-tail -n 5 "$work/timings.txt"
+tail -n 4 "$work/timings.txt"
 
 stage export "$mathforge" export "$run/merged" "$gguf" --quant "$quant"
 

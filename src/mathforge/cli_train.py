@@ -16,6 +16,7 @@ import typer
 
 from mathforge.cli_data import emit_result, titled_table
 from mathforge.config import Options
+from mathforge.errors import MathforgeError
 
 
 def _merge_options() -> type[Options]:
@@ -57,6 +58,12 @@ def add_train_commands(
 
         report = merge_adapter(opts, show_progress=not opts.quiet)
         emit_result(report, opts.json_output, _print_merge, console)
+        if not report[
+            "verified"
+        ]:  # the model is kept (nothing computed is lost); the exit status says it failed
+            raise MathforgeError(
+                f"merge check failed: {report['warning']}; the model is kept in {report['out']}"
+            )
 
     @options_command("export", _export_options)
     def _export(

@@ -75,6 +75,20 @@ def test_one_line_errors(tiny_llama: Path, data: Path, tmp_path: Path) -> None:
     rows.write_text('{"question": "Q?", "solution": "1 + 1 = 2"}\n{"question": "Q?"}\n', encoding="utf-8")
     assert_one_line_error(mathforge(*common, "--data", str(rows)), rf"{rows}:2: no 'solution' text")
     assert_one_line_error(mathforge(*common, "--data", str(tmp_path / "none.jsonl")), r"none.jsonl")
+    assert_one_line_error(  # an option the format never reads is refused, not silently ignored
+        mathforge(*common, "--data", str(data), "--system-prompt", "Be brief."),
+        r"--system-prompt is read by --format chat only \(this is --format plain\)",
+    )
+    assert_one_line_error(  # transformers' Trainer would move the model to cuda:0
+        mathforge(*common, "--data", str(data), "--device", "cuda:1"),
+        r"--device cuda:1: .*CUDA_VISIBLE_DEVICES=1",
+    )
+    assert_one_line_error(  # the flag training has, not eval's --prompt-template
+        mathforge(
+            *common, "--data", str(data), "--format", "template", "--template", str(tmp_path / "no.j2")
+        ),
+        r"--template: cannot read .*no\.j2",
+    )
     assert not (tmp_path / "run").exists()
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import assert_one_line_error
 
 from mathforge.errors import MathforgeError
 from mathforge.train.merge import REPORT, MergeOptions, merge_adapter
@@ -145,10 +148,21 @@ def test_a_bf16_merge_reports_its_larger_difference(tiny_llama: Path, adapter: P
 def test_a_bf16_merge_that_rounds_away_a_small_adapter_says_so(tiny_llama: Path, tmp_path: Path) -> None:
     small = _tiny_adapter(tiny_llama, tmp_path / "small", b_std=0.0005)
     fp32 = _merge(small, tmp_path / "fp32", dtype="fp32")
-    bf16 = _merge(small, tmp_path / "bf16", dtype="bf16")
     assert fp32["verified"] and fp32["warning"] is None
+    # Through the CLI: the model and its report are kept, and the exit status says the check failed.
+    out = tmp_path / "bf16"
+    result = subprocess.run(
+        [sys.executable, "-m", "mathforge.cli", "merge", "--adapter", str(small), "--out", str(out)]
+        + ["--dtype", "bf16", "--device", "cpu", "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert_one_line_error(result, rf"merge check failed: .*round away.*--dtype fp32.*kept in {out}")
+    bf16 = json.loads(result.stdout.strip().splitlines()[-1])
+    assert bf16 == json.loads((out / REPORT).read_text(encoding="utf-8"))
     assert not bf16["verified"] and bf16["max_abs_logit_diff"] > bf16["tolerance"]
-    assert "round away" in bf16["warning"] and "--dtype fp32" in bf16["warning"]
+    assert (out / "model.safetensors").is_file()
 
 
 def test_an_adapter_for_another_hidden_size_is_one_line(

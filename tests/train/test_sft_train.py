@@ -115,6 +115,27 @@ def test_resume_continues_the_same_loss_curve(tiny_llama: Path, arith_rows: Path
     resumed_losses = [row["loss"] for row in log(stopped) if "loss" in row]
     assert [row["step"] for row in log(stopped) if "loss" in row] == [1, 2, 3, 4, 5, 6]
     assert resumed_losses == pytest.approx(whole_losses, abs=1e-5)
+    # The token totals go on from the checkpoint's, not from 0 (they are saved in trainer_state.json).
+    for key in ("trainable_tokens", "tokens"):
+        assert [row[key] for row in log(stopped) if "loss" in row] == [
+            row[key] for row in log(whole) if "loss" in row
+        ]
+    # TensorBoard shows each step once: the events past the checkpoint, logged again, replace the old ones.
+    resumed_events, whole_events = _tensorboard_losses(stopped), _tensorboard_losses(whole)
+    assert [step for step, _ in resumed_events] == [step for step, _ in whole_events] == [1, 2, 3, 4, 5, 6]
+    assert [loss for _, loss in resumed_events] == pytest.approx([loss for _, loss in whole_events], abs=1e-5)
+    # run.json keeps the versions the run started with and records the resume.
+    record, original = (json.loads((root / "run.json").read_text()) for root in (stopped, whole))
+    assert record["versions"] == original["versions"] and record["fingerprint"] == original["fingerprint"]
+    assert [entry["from"] for entry in record["resumes"]] == ["checkpoint-3"]
+
+
+def _tensorboard_losses(run_dir: Path) -> list[tuple[int, float]]:
+    """(step, loss) as TensorBoard reads the run's events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    return [(event.step, event.value) for event in events.Scalars("train/loss")]
 
 
 def test_resume_refuses_a_changed_option_and_a_start_over_an_old_run(

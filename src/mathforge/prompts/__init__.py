@@ -157,7 +157,7 @@ class Custom(PromptFormat):
         if template is None:
             raise MathforgeError("--prompt custom needs --prompt-template FILE")
         return Prompter(
-            _template_renderer(template),
+            template_renderer(template),
             context.config.stop,
             {"format": self.name, "template": str(template)},
         )
@@ -183,7 +183,7 @@ def _chat(config: PromptConfig, chat_template: ChatTemplate | None) -> Prompter:
     if chat_template is None:
         raise MathforgeError("--prompt chat needs a backend with a chat template")
     user_message = (
-        _template_renderer(config.template_file)
+        template_renderer(config.template_file)
         if config.template_file
         else lambda item: f"{question_with_choices(item)}\n{CHAT_INSTRUCTION}"
     )
@@ -195,7 +195,9 @@ def _chat(config: PromptConfig, chat_template: ChatTemplate | None) -> Prompter:
     return Prompter(render, config.stop, {"format": "chat", "system_prompt": config.system_prompt})
 
 
-def _template_renderer(path: Path) -> Callable[[Item], str]:
+def template_renderer(path: Path, option: str = "--prompt-template") -> Callable[[Item], str]:
+    """A jinja2 prompt template as a renderer of items; `option` names the flag in errors (eval's
+    --prompt-template, training's --template)."""
     import jinja2
 
     try:
@@ -203,7 +205,7 @@ def _template_renderer(path: Path) -> Callable[[Item], str]:
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True
         ).from_string(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
-        raise MathforgeError(f"--prompt-template: cannot read {path}: {error.strerror}") from None
+        raise MathforgeError(f"{option}: cannot read {path}: {error.strerror}") from None
     except jinja2.TemplateSyntaxError as error:
         raise MathforgeError(f"{path}:{error.lineno}: template syntax error: {error.message}") from None
 

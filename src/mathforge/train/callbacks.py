@@ -1,4 +1,5 @@
-"""Trainer callbacks shared by every training kind: the JSONL log and mathforge's progress bar."""
+"""Trainer callbacks shared by every training kind: the JSONL log, mathforge's progress bar, and the token counts
+that a resumed run continues."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 from mathforge.io import append_jsonl
 from mathforge.progress import ItemProgress
@@ -24,6 +26,38 @@ _LOGGED = {
     "train_loss": "train_loss",
     "train_runtime": "train_runtime",
 }
+
+
+class TokenCounts(TrainerCallback, ExportableState):
+    """The running totals of tokens seen (TRL's count, padding excluded) and trained (labels not -100), summed
+    over every process. transformers writes `state()` into each checkpoint's trainer_state.json, so a resumed
+    run continues both totals where the checkpoint left them (TRL's own count would start again at 0)."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self.trained = 0
+
+    def state(self) -> dict[str, Any]:
+        return {"args": {}, "attributes": {"trained": self.trained, "seen": self.seen}}
+
+    @property
+    def seen(self) -> int:
+        return int(getattr(self.trainer, "_total_train_tokens", 0))
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        saved = saved_token_counts(state)
+        self.trained = saved["trained"]
+        if hasattr(self.trainer, "_total_train_tokens"):
+            self.trainer._total_train_tokens = saved["seen"]
+
+
+def saved_token_counts(state: Any) -> dict[str, int]:
+    """The totals a checkpoint's state holds (zeros for a fresh run, or a checkpoint written before they were)."""
+    saved = (state.stateful_callbacks or {}).get(TokenCounts.__name__) or {}
+    if isinstance(saved, list):  # transformers keeps a list when several callbacks share the name
+        saved = saved[-1]
+    attributes = saved.get("attributes") or {}
+    return {"trained": int(attributes.get("trained", 0)), "seen": int(attributes.get("seen", 0))}
 
 
 class JsonlLog(TrainerCallback):
@@ -52,6 +86,7 @@ class Progress(TrainerCallback):
         self._tokens = 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._tokens = float(saved_token_counts(state)["seen"])  # resumed: the bar counts on from there
         if state.is_world_process_zero:
             self._bar = ItemProgress("train", state.max_steps, state.global_step, self.enabled).__enter__()
 

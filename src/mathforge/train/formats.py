@@ -133,9 +133,9 @@ class Template(SftFormat):
         super().__init__(context)
         if context.template_file is None:
             raise MathforgeError("--format template needs --template FILE (a jinja2 template of the prompt)")
-        from mathforge.prompts import _template_renderer
+        from mathforge.prompts import template_renderer
 
-        self._render_prompt = _template_renderer(context.template_file)
+        self._render_prompt = template_renderer(context.template_file, option="--template")
 
     def render(self, example: Example) -> Rendered:
         from mathforge.benchmarks import Item

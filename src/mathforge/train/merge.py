@@ -101,8 +101,9 @@ class MergeOptions(Options):
 def merge_adapter(opts: MergeOptions, show_progress: bool = True) -> dict[str, Any]:
     """Merge the adapter into its base, save the result to `opts.out`, load it back and compare its logits with
     the unmerged base + adapter; return the merge report (also <out>/merge_report.json)."""
-    from mathforge.train.trainer import library_versions
+    from mathforge.train.trainer import library_versions, quiet_libraries
 
+    quiet_libraries()  # transformers' loading bars off: the steps below are the progress shown
     started = time.perf_counter()
     say = _Steps(show_progress and not opts.quiet)
     plan = _plan(opts)

@@ -47,7 +47,10 @@ class TrainOptions(Options):
     dtype: str = Field(
         "auto", description="weights' dtype: auto (bf16 on GPUs that have it, else fp32), bf16, fp16, fp32"
     )
-    device: str | None = Field(None, description="cpu, cuda, cuda:1 ... [default: cuda if available]")
+    device: str | None = Field(
+        None,
+        description="cpu or cuda (the first visible GPU: pick it with CUDA_VISIBLE_DEVICES) [default: cuda if available]",
+    )
     attn_implementation: str | None = Field(
         None, description="sdpa, eager, flash_attention_2 ... [default: transformers' choice for the model]"
     )

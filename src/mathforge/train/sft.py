@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mathforge.errors import MathforgeError
 from mathforge.train.examples import TARGETS, Example, ExampleFields, read_examples
@@ -55,6 +55,17 @@ class SftOptions(TrainOptions):
     )
     packing: bool = Field(False, description="pack examples into rows of --max-length, samples kept apart")
     dry_run: bool = Field(False, description="render and count everything, train nothing")
+
+    @model_validator(mode="after")
+    def _format_options_used(self) -> SftOptions:
+        # An option its format does not read would be silently ignored: say so instead.
+        if self.system_prompt is not None and self.format != "chat":
+            raise ValueError(
+                f"--system-prompt is read by --format chat only (this is --format {self.format})"
+            )
+        if self.template is not None and self.format != "template":
+            raise ValueError(f"--template is read by --format template only (this is --format {self.format})")
+        return self
 
     def example_fields(self) -> ExampleFields:
         return ExampleFields(
@@ -196,7 +207,7 @@ def train_sft(opts: SftOptions, show_progress: bool = True) -> dict[str, Any]:
         from mathforge.train.packing import check_packing
 
         check_packing(model)
-    trainer = _sft_trainer(opts, paths, model, tokenizer, prepared)
+    trainer = _sft_trainer(opts, paths, model, tokenizer, prepared, checkpoint)
     started = time.perf_counter()
     output = shared.train(trainer, checkpoint)
     result = shared.save_result(trainer, opts, paths, tokenizer, identity)
@@ -223,7 +234,9 @@ def train_sft(opts: SftOptions, show_progress: bool = True) -> dict[str, Any]:
     return summary
 
 
-def _sft_trainer(opts: SftOptions, paths: RunPaths, model: Any, tokenizer: Any, prepared: Prepared) -> Any:
+def _sft_trainer(
+    opts: SftOptions, paths: RunPaths, model: Any, tokenizer: Any, prepared: Prepared, checkpoint: Path | None
+) -> Any:
     import datasets
     from trl import SFTConfig, SFTTrainer
 
@@ -248,7 +261,7 @@ def _sft_trainer(opts: SftOptions, paths: RunPaths, model: Any, tokenizer: Any, 
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=shared.lora_config(opts),
-        callbacks=shared.callbacks(paths, opts),
+        callbacks=shared.callbacks(paths, opts, resumed_from=checkpoint),
     )
 
 

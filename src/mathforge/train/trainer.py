@@ -113,9 +113,14 @@ def start_run(paths: RunPaths, opts: TrainOptions, fingerprint: dict[str, Any]) 
         if opts.fresh and paths.root.exists():
             shutil.rmtree(paths.root)
         paths.root.mkdir(parents=True, exist_ok=True)
-        if checkpoint is not None:
+        record: dict[str, Any] = {"fingerprint": fingerprint, "versions": library_versions()}
+        if opts.resume and checkpoint is not None:
             _cut_log(paths.log, _checkpoint_step(checkpoint))
-        write_json_atomic(paths.run, {"fingerprint": fingerprint, "versions": library_versions()})
+            # The versions the run started with stay; each resume adds the versions it continued with.
+            record = json.loads(paths.run.read_text(encoding="utf-8"))
+            resumes = record.setdefault("resumes", [])
+            resumes.append({"from": checkpoint.name, "versions": library_versions(), "time": time.time()})
+        write_json_atomic(paths.run, record)
     state.wait_for_everyone()
     return checkpoint if opts.resume else None
 
@@ -165,6 +170,7 @@ def load_for_training(opts: TrainOptions, ref: str) -> tuple[Any, dict[str, Any]
     if opts.optimizer.endswith("8bit") or opts.method == "qlora":
         _require_cuda(opts)
     state = PartialState()  # under `accelerate launch`: this process's own GPU
+    _check_device_option(opts.device, state.num_processes)
     device = opts.device or (str(state.device) if state.num_processes > 1 else default_device())
     model = load_model(
         ref,
@@ -175,6 +181,22 @@ def load_for_training(opts: TrainOptions, ref: str) -> tuple[Any, dict[str, Any]
         attn_implementation=opts.attn_implementation,
     )
     return model, base_identity(ref, model, opts.revision)
+
+
+def _check_device_option(device: str | None, processes: int) -> None:
+    """transformers' Trainer puts the model on accelerate's device: each process's own GPU under `accelerate
+    launch`, and cuda:0 for a single process. A --device that says otherwise would be silently moved."""
+    if device is None:
+        return
+    if processes > 1:
+        raise MathforgeError(
+            f"--device {device}: under accelerate launch each process trains on its own GPU; leave --device out"
+        )
+    if device.startswith("cuda:") and device != "cuda:0":
+        raise MathforgeError(
+            f"--device {device}: one training process trains on the first visible GPU; choose it with "
+            f"CUDA_VISIBLE_DEVICES={device.split(':', 1)[1]} (and --device cuda)"
+        )
 
 
 def _require_cuda(opts: TrainOptions) -> None:
@@ -258,17 +280,26 @@ def _checkpointing_name() -> str:
 
 
 class Counting:
-    """Mixed into a TRL trainer class: counts the trained (label) tokens of every batch, and adds tokens/s and
-    the trained-token total to each log entry (TensorBoard and log.jsonl then show them)."""
+    """Mixed into a TRL trainer class: counts the trained (label) tokens of every batch on every process, and adds
+    tokens/s and the trained-token total to each log entry (TensorBoard and log.jsonl then show them). The totals
+    live in a `TokenCounts` callback, saved in each checkpoint, so `--resume` continues them."""
 
-    _mf_trainable: int = 0
     _mf_last: tuple[float, float] | None = None  # (time, TRL's num_tokens) at the previous log
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from mathforge.train.callbacks import TokenCounts
+
+        super().__init__(*args, **kwargs)
+        self._mf_counts = TokenCounts(self)
+        self.add_callback(self._mf_counts)  # type: ignore[attr-defined]
 
     def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         labels = inputs.get("labels")
         if labels is not None and model.training:
             # Position 0 of each row predicts nothing: what the loss counts is labels[1:] that are not ignored.
-            self._mf_trainable += int((labels[..., 1:] != -100).sum())
+            # Summed over processes as TRL sums its token count (every process runs this, a collective).
+            local = (labels[..., 1:] != -100).sum()
+            self._mf_counts.trained += int(self.accelerator.gather_for_metrics(local).sum().item())  # type: ignore[attr-defined]
         return super().compute_loss(model, inputs, *args, **kwargs)  # type: ignore[misc]
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -278,7 +309,7 @@ class Counting:
         if "loss" in logs:
             if self._mf_last is not None and now > self._mf_last[0]:
                 logs["tokens_per_second"] = (tokens - self._mf_last[1]) / (now - self._mf_last[0])
-            logs["trainable_tokens"] = float(self._mf_trainable)
+            logs["trainable_tokens"] = float(self._mf_counts.trained)
             self._mf_last = (now, tokens)
         super().log(logs, start_time)  # type: ignore[misc]
 
@@ -288,7 +319,7 @@ def counting(trainer_class: type) -> type:
     return type(f"Mathforge{trainer_class.__name__}", (Counting, trainer_class), {})
 
 
-def callbacks(paths: RunPaths, opts: TrainOptions) -> list[Any]:
+def callbacks(paths: RunPaths, opts: TrainOptions, resumed_from: Path | None = None) -> list[Any]:
     from mathforge.train.callbacks import JsonlLog, Progress
 
     found: list[Any] = [JsonlLog(paths.log), Progress(enabled=not opts.quiet)]
@@ -301,7 +332,11 @@ def callbacks(paths: RunPaths, opts: TrainOptions) -> list[Any]:
             raise MathforgeError(
                 "--tensorboard needs the tensorboard package: pip install tensorboard"
             ) from None
-        found.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(paths.tensorboard))))
+        # Resumed: TensorBoard hides the events logged past the checkpoint (they are logged again), as log.jsonl
+        # drops its lines past it.
+        purge_step = _checkpoint_step(resumed_from) + 1 if resumed_from is not None else None
+        writer = SummaryWriter(log_dir=str(paths.tensorboard), purge_step=purge_step)
+        found.append(TensorBoardCallback(tb_writer=writer))
     return found
 
 
@@ -315,6 +350,9 @@ def quiet_libraries() -> None:
 
     # Raised inside TRL and peft on every run, about their calls, not the user's options.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+    # peft, saving an adapter whose base is a .gguf file's folder (no config.json to compare the vocabulary
+    # with): mathforge never resizes the vocabulary, so there is nothing for the user to act on.
+    warnings.filterwarnings("ignore", message=r"Could not find a config file in .*", category=UserWarning)
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
 
