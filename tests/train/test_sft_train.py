@@ -130,6 +130,24 @@ def test_resume_continues_the_same_loss_curve(tiny_llama: Path, arith_rows: Path
     assert [entry["from"] for entry in record["resumes"]] == ["checkpoint-3"]
 
 
+def test_resume_from_a_checkpoint_without_saved_token_totals(
+    tiny_llama: Path, arith_rows: Path, tmp_path: Path
+) -> None:
+    """A checkpoint written before the totals were saved (or by another tool) resumes, and its totals start at
+    0 rather than failing at the next checkpoint."""
+    out = tmp_path / "run"
+    run(arith_rows, tiny_llama, out)
+    for finished in ("checkpoints/checkpoint-6", "adapter"):
+        shutil.rmtree(out / finished)
+    state_file = out / "checkpoints" / "checkpoint-3" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["stateful_callbacks"]["TokenCounts"]
+    state_file.write_text(json.dumps(state))
+    summary = run(arith_rows, tiny_llama, out, resume=True)
+    assert summary["steps"] == 6 and (out / "checkpoints" / "checkpoint-6" / "trainer_state.json").is_file()
+    assert [row["step"] for row in log(out) if "loss" in row] == [1, 2, 3, 4, 5, 6]
+
+
 def _tensorboard_losses(run_dir: Path) -> list[tuple[int, float]]:
     """(step, loss) as TensorBoard reads the run's events."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -47,6 +47,9 @@ class TokenCounts(TrainerCallback, ExportableState):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         saved = saved_token_counts(state)
         self.trained = saved["trained"]
+        # A checkpoint written without this callback has no entry for it, and transformers' next save looks the
+        # entry up by name: give it one.
+        state.stateful_callbacks.setdefault(type(self).__name__, self.state())
         if hasattr(self.trainer, "_total_train_tokens"):
             self.trainer._total_train_tokens = saved["seen"]
 
