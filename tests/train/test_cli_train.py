@@ -77,7 +77,7 @@ def test_one_line_errors(tiny_llama: Path, data: Path, tmp_path: Path) -> None:
     assert_one_line_error(mathforge(*common, "--data", str(tmp_path / "none.jsonl")), r"none.jsonl")
     assert_one_line_error(  # an option the format never reads is refused, not silently ignored
         mathforge(*common, "--data", str(data), "--system-prompt", "Be brief."),
-        r"--system-prompt is read by --format chat only \(this is --format plain\)",
+        r"--system-prompt is read by --format chat and --eval-prompt chat only \(this is --format plain\)",
     )
     assert_one_line_error(  # transformers' Trainer would move the model to cuda:0
         mathforge(*common, "--data", str(data), "--device", "cuda:1"),

@@ -143,9 +143,34 @@ def test_resume_from_a_checkpoint_without_saved_token_totals(
     state = json.loads(state_file.read_text())
     del state["stateful_callbacks"]["TokenCounts"]
     state_file.write_text(json.dumps(state))
-    summary = run(arith_rows, tiny_llama, out, resume=True)
-    assert summary["steps"] == 6 and (out / "checkpoints" / "checkpoint-6" / "trainer_state.json").is_file()
-    assert [row["step"] for row in log(out) if "loss" in row] == [1, 2, 3, 4, 5, 6]
+    (out / "run.json").unlink()  # a run directory without its record resumes too (and gets one)
+    # --device says where the run goes on, not what it trains: it may differ on resume.
+    summary = run(arith_rows, tiny_llama, out, resume=True, device="cpu")
+    assert summary["steps"] == 6
+    rows = [row for row in log(out) if "loss" in row]
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[3]["trainable_tokens"] < rows[2]["trainable_tokens"]  # started again at 0 after step 3
+    saved = json.loads((out / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert saved["stateful_callbacks"]["TokenCounts"]["attributes"]["trained"] == rows[5]["trainable_tokens"]
+    assert json.loads((out / "run.json").read_text())["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"system_prompt": "Be brief."},
+            "--system-prompt is read by --format chat and --eval-prompt chat only",
+        ),
+        ({"template": "prompt.j2"}, "--template is read by --format template and --eval-prompt custom only"),
+    ],
+)
+def test_options_no_format_reads_are_refused(arith_rows: Path, options: dict, message: str) -> None:
+    with pytest.raises(MathforgeError, match=message):
+        SftOptions.build(data=str(arith_rows), **options)
+    # The before/after evaluation's prompt reads them too.
+    eval_prompt = "chat" if "system_prompt" in options else "custom"
+    assert SftOptions.build(data=str(arith_rows), eval_prompt=eval_prompt, **options)
 
 
 def _tensorboard_losses(run_dir: Path) -> list[tuple[int, float]]:

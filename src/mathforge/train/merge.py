@@ -456,10 +456,10 @@ def _warning(plan: _Plan, difference: float, tolerance: float) -> str | None:
         warnings.append(
             "merged onto a dequantised quantised (GGUF) base: its weights differ from the original 16-bit model's"
         )
-    if difference > tolerance:
+    if not difference <= tolerance:  # NaN included: a NaN logit is a broken merge
         why = (
             "the merge may be broken"
-            if plan.dtype == "float32"
+            if plan.dtype == "float32" or difference != difference
             else f"{plan.dtype} weights round away much of this adapter's change (--dtype fp32 keeps all of it)"
         )
         warnings.append(

@@ -58,13 +58,17 @@ class SftOptions(TrainOptions):
 
     @model_validator(mode="after")
     def _format_options_used(self) -> SftOptions:
-        # An option its format does not read would be silently ignored: say so instead.
-        if self.system_prompt is not None and self.format != "chat":
+        # An option that neither the training format nor --eval-bench's prompt reads would be silently ignored.
+        if self.system_prompt is not None and "chat" not in (self.format, self.eval_prompt):
             raise ValueError(
-                f"--system-prompt is read by --format chat only (this is --format {self.format})"
+                "--system-prompt is read by --format chat and --eval-prompt chat only "
+                f"(this is --format {self.format})"
             )
-        if self.template is not None and self.format != "template":
-            raise ValueError(f"--template is read by --format template only (this is --format {self.format})")
+        if self.template is not None and self.format != "template" and self.eval_prompt != "custom":
+            raise ValueError(
+                "--template is read by --format template and --eval-prompt custom only "
+                f"(this is --format {self.format})"
+            )
         return self
 
     def example_fields(self) -> ExampleFields:
@@ -96,6 +100,7 @@ _NOT_FINGERPRINTED = (
     "eval_max_new_tokens",
     "eval_batch_size",
     "eval_data_dir",
+    "device",  # where it runs, not what is trained: a run started on one GPU may resume on another
 )
 
 

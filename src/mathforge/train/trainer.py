@@ -117,7 +117,8 @@ def start_run(paths: RunPaths, opts: TrainOptions, fingerprint: dict[str, Any]) 
         if opts.resume and checkpoint is not None:
             _cut_log(paths.log, _checkpoint_step(checkpoint))
             # The versions the run started with stay; each resume adds the versions it continued with.
-            record = json.loads(paths.run.read_text(encoding="utf-8"))
+            if paths.run.exists():  # a run directory without run.json (check_same_run lets it resume)
+                record = json.loads(paths.run.read_text(encoding="utf-8"))
             resumes = record.setdefault("resumes", [])
             resumes.append({"from": checkpoint.name, "versions": library_versions(), "time": time.time()})
         write_json_atomic(paths.run, record)
@@ -297,9 +298,10 @@ class Counting:
         labels = inputs.get("labels")
         if labels is not None and model.training:
             # Position 0 of each row predicts nothing: what the loss counts is labels[1:] that are not ignored.
-            # Summed over processes as TRL sums its token count (every process runs this, a collective).
+            # Summed over processes (every process runs this: a collective). A plain sum, not gather_for_metrics,
+            # which trims by the epoch's leftover sample count and so would drop other processes' counts.
             local = (labels[..., 1:] != -100).sum()
-            self._mf_counts.trained += int(self.accelerator.gather_for_metrics(local).sum().item())  # type: ignore[attr-defined]
+            self._mf_counts.trained += int(self.accelerator.reduce(local, reduction="sum").item())  # type: ignore[attr-defined]
         return super().compute_loss(model, inputs, *args, **kwargs)  # type: ignore[misc]
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -320,10 +322,14 @@ def counting(trainer_class: type) -> type:
 
 
 def callbacks(paths: RunPaths, opts: TrainOptions, resumed_from: Path | None = None) -> list[Any]:
+    from accelerate import PartialState
+
     from mathforge.train.callbacks import JsonlLog, Progress
 
     found: list[Any] = [JsonlLog(paths.log), Progress(enabled=not opts.quiet)]
-    if opts.tensorboard:
+    # The main process only: every SummaryWriter opens an events file, and a resumed one's purge marker in
+    # another process's file would hide the main process's events logged again after the checkpoint.
+    if opts.tensorboard and PartialState().is_main_process:
         from transformers.integrations import TensorBoardCallback
 
         try:
