@@ -31,6 +31,20 @@ def gemma_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma_model_dir(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged Gemma 3 270M as transformers reads it from the GGUF (dequantised to float32), saved once as a
+    plain model directory. transformers parses the GGUF's 262k-entry vocabulary anew for the config, the weights
+    and the tokenizer, about 25 s each here; the tests that need the model, not the GGUF path, load this instead.
+    """
+    from mathforge.train.models import load_model, load_tokenizer
+
+    directory = tmp_path_factory.mktemp("gemma3-270m")
+    load_model(str(gemma_gguf), dtype="float32", device="cpu").save_pretrained(directory)
+    load_tokenizer(str(gemma_gguf)).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer Llama with a word-level tokenizer trained here; no downloads."""
     from tiny_models import build_tiny_llama
