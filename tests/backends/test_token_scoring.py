@@ -282,7 +282,8 @@ def test_llamacpp_text_longer_than_the_context(llama: Any) -> None:
 
 @pytest.fixture(scope="module")
 def gemma_hf(gemma_model_dir: Path) -> Iterator[HFBackend]:
-    backend = HFBackend(str(gemma_model_dir))  # the GGUF's weights as transformers dequantizes them, in float32
+    # The GGUF's weights as transformers dequantizes them, in float32.
+    backend = HFBackend(str(gemma_model_dir))
     yield backend
     backend.close()
 
