@@ -33,14 +33,17 @@ def gemma_gguf() -> Path:
 @pytest.fixture(scope="session")
 def gemma_model_dir(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packaged Gemma 3 270M as transformers reads it from the GGUF (dequantised to float32), saved once as a
-    plain model directory. transformers parses the GGUF's 262k-entry vocabulary anew for the config, the weights
-    and the tokenizer, about 25 s each here; the tests that need the model, not the GGUF path, load this instead.
+    plain model directory. Reading the GGUF costs transformers about a minute here (gguf-py's parse of the
+    262k-entry vocabulary, the dequantisation, the tokenizer's conversion); the tests that need the model, not the
+    GGUF path, load this instead.
     """
+    from mathforge.backends.hf import reading_gguf_once
     from mathforge.train.models import load_model, load_tokenizer
 
     directory = tmp_path_factory.mktemp("gemma3-270m")
-    load_model(str(gemma_gguf), dtype="float32", device="cpu").save_pretrained(directory)
-    load_tokenizer(str(gemma_gguf)).save_pretrained(directory)
+    with reading_gguf_once():  # the model and the tokenizer from one parse of the GGUF
+        load_model(str(gemma_gguf), dtype="float32", device="cpu").save_pretrained(directory)
+        load_tokenizer(str(gemma_gguf)).save_pretrained(directory)
     return directory
 
 

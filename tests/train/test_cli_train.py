@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error
+from cli_helpers import assert_one_line_error, run_in_process
 
 
 def mathforge(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -66,25 +66,26 @@ def test_config_file_trains_and_errors_name_the_line(tiny_llama: Path, data: Pat
 
 
 def test_one_line_errors(tiny_llama: Path, data: Path, tmp_path: Path) -> None:
+    # In this process: what each error says is the point (the config test above runs its errors as a subprocess).
     common = ["train", "sft", "--model", str(tiny_llama), "--out", str(tmp_path / "run")]
     assert_one_line_error(
-        mathforge(*common, "--data", str(data), "--method", "qlora", "--device", "cpu"),
+        run_in_process(*common, "--data", str(data), "--method", "qlora", "--device", "cpu"),
         r"--method qlora needs a CUDA GPU",
     )
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"question": "Q?", "solution": "1 + 1 = 2"}\n{"question": "Q?"}\n', encoding="utf-8")
-    assert_one_line_error(mathforge(*common, "--data", str(rows)), rf"{rows}:2: no 'solution' text")
-    assert_one_line_error(mathforge(*common, "--data", str(tmp_path / "none.jsonl")), r"none.jsonl")
+    assert_one_line_error(run_in_process(*common, "--data", str(rows)), rf"{rows}:2: no 'solution' text")
+    assert_one_line_error(run_in_process(*common, "--data", str(tmp_path / "none.jsonl")), r"none.jsonl")
     assert_one_line_error(  # an option the format never reads is refused, not silently ignored
-        mathforge(*common, "--data", str(data), "--system-prompt", "Be brief."),
+        run_in_process(*common, "--data", str(data), "--system-prompt", "Be brief."),
         r"--system-prompt is read by --format chat and --eval-prompt chat only \(this is --format plain\)",
     )
     assert_one_line_error(  # transformers' Trainer would move the model to cuda:0
-        mathforge(*common, "--data", str(data), "--device", "cuda:1"),
+        run_in_process(*common, "--data", str(data), "--device", "cuda:1"),
         r"--device cuda:1: .*CUDA_VISIBLE_DEVICES=1",
     )
     assert_one_line_error(  # the flag training has, not eval's --prompt-template
-        mathforge(
+        run_in_process(
             *common, "--data", str(data), "--format", "template", "--template", str(tmp_path / "no.j2")
         ),
         r"--template: cannot read .*no\.j2",

@@ -100,6 +100,37 @@ def test_f16_gguf_decodes_as_transformers(tiny_spm_llama: Path, tiny_f16: tuple[
     assert greedy("llamacpp", out) == expected
 
 
+def test_transformers_parses_a_gguf_file_once_per_load(
+    tiny_f16: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers opens a GGUF file for the config, the tokenizer and the weights; gguf-py parses it once (25 s
+    each for the packaged Gemma's vocabulary), and gguf is left as it was."""
+    import gguf
+
+    from mathforge.train.models import load_model, load_tokenizer
+
+    parsed: list[str] = []
+
+    class CountingReader(gguf.GGUFReader):
+        def __init__(self, path: str, mode: str = "r") -> None:
+            parsed.append(str(path))
+            super().__init__(path, mode)
+
+    monkeypatch.setattr(gguf, "GGUFReader", CountingReader)
+    gguf_path = str(tiny_f16[0])
+    backend = load_backend("hf", gguf_path, device="cpu")  # the tokenizer and the model
+    try:
+        assert backend.generate(PROMPTS[:1], SamplingParams(max_new_tokens=4))[0].completions[0].tokens == 4
+    finally:
+        backend.close()
+    assert parsed == [gguf_path]
+    load_model(gguf_path, dtype="float32", device="cpu")  # the config and the weights
+    assert parsed == [gguf_path] * 2
+    load_tokenizer(gguf_path)
+    assert parsed == [gguf_path] * 3
+    assert gguf.GGUFReader is CountingReader
+
+
 def test_k_quant_goes_through_llama_cpp_quantize(
     tiny_spm_llama: Path, tiny_f16: tuple[Path, dict], tmp_path: Path
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -68,17 +70,18 @@ class HFBackend:
         self.model_ref = model
         self.revision = revision
         self.device = _check_device(torch, device)
-        source, gguf_file = _split_gguf(model)
+        source, gguf_file = split_gguf(model)
         if not Path(source).exists():
             offline_unless_hub_reachable()
         load_args: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
         if gguf_file:
             load_args["gguf_file"] = gguf_file
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load_args)
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(
-                source, dtype=_torch_dtype(torch, dtype, self.device), **load_args
-            ).to(self.device)  # type: ignore[arg-type]  # @wraps on `to` loses the bound self
+            with reading_gguf_once():
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load_args)
+                self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                    source, dtype=_torch_dtype(torch, dtype, self.device), **load_args
+                ).to(self.device)  # type: ignore[arg-type]  # @wraps on `to` loses the bound self
         except (OSError, ValueError) as error:
             raise _load_error(model, source, gguf_file, error) from None
         self.model.eval()
@@ -200,7 +203,7 @@ class HFBackend:
         return chat_prompt(self.tokenizer, messages, self.model_ref)
 
     def identity(self) -> dict[str, Any]:
-        source, gguf_file = _split_gguf(self.model_ref)
+        source, gguf_file = split_gguf(self.model_ref)
         ident: dict[str, Any] = {
             "backend": self.name,
             "model": self.model_ref,
@@ -356,10 +359,53 @@ class _LoopStop:
 _SCORE_LOGITS_BUDGET = 2**27
 
 
-def _split_gguf(model: str) -> tuple[str, str | None]:
+def split_gguf(model: str) -> tuple[str, str | None]:
     """transformers loads a GGUF file as (its folder, gguf_file=its name)."""
     path = Path(model)
     return (str(path.parent), path.name) if path.suffix == ".gguf" else (model, None)
+
+
+# What `reading_gguf_once` keeps while a block is open: (path, size, mtime) -> gguf-py reader, and gguf-py's own
+# reader class, which the cache calls.
+_GGUF_READERS: dict[tuple[str, int, int], Any] = {}
+_GGUF_READER_CLASS: list[Any] = []
+
+
+@contextlib.contextmanager
+def reading_gguf_once() -> Iterator[None]:
+    """Within this block, each GGUF file is parsed by gguf-py once, however often transformers opens it.
+
+    transformers builds a new gguf-py `GGUFReader` for the config, for the tokenizer and again for the weights,
+    and the reader parses every metadata field into numpy views: about 25 s per parse here for Gemma 3's
+    262k-token vocabulary, so one model load spent over a minute re-reading the same header. transformers has no
+    hook to pass a reader in, so its lazy `from gguf import GGUFReader` is pointed at a cache for the duration.
+    The readers (hundreds of MB of parsed fields) are dropped when the outermost block ends.
+    """
+    try:
+        import gguf
+    except ImportError:  # transformers says it needs gguf if a GGUF file is loaded
+        yield
+        return
+    if _GGUF_READER_CLASS:  # an inner block: the outer one has the cache in place
+        yield
+        return
+    _GGUF_READER_CLASS.append(gguf.GGUFReader)
+    gguf.GGUFReader = _cached_gguf_reader  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = _GGUF_READER_CLASS.pop()  # type: ignore[misc]
+        _GGUF_READERS.clear()
+
+
+def _cached_gguf_reader(path: str | os.PathLike[str], mode: str = "r") -> Any:
+    if mode != "r":
+        return _GGUF_READER_CLASS[0](path, mode)
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _GGUF_READERS:
+        _GGUF_READERS[key] = _GGUF_READER_CLASS[0](path, mode)
+    return _GGUF_READERS[key]
 
 
 # What transformers needs in a model directory: what the error calls each part -> its files' glob patterns

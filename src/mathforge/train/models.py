@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.backends import resolve_model
+from mathforge.backends.hf import reading_gguf_once, split_gguf
 from mathforge.errors import MathforgeError, first_line
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -25,12 +26,6 @@ def resolve_base(model: str | None) -> str:
     """The reference transformers loads for what the user typed: a hub id, a local directory, or a .gguf file
     (the packaged Gemma 3 270M for no model or its alias), with a one-line error for a path that is not there."""
     return resolve_model(model, "hf")[1]
-
-
-def split_gguf(ref: str) -> tuple[str, str | None]:
-    """transformers loads a GGUF file as (its folder, gguf_file=its name)."""
-    path = Path(ref)
-    return (str(path.parent), path.name) if path.suffix == ".gguf" else (ref, None)
 
 
 def torch_dtype(dtype: str, device: str) -> Any:
@@ -61,7 +56,8 @@ def load_tokenizer(ref: str, revision: str | None = None) -> Any:
     source, gguf_file = split_gguf(ref)
     args = _load_args(revision, gguf_file)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **args)
+        with reading_gguf_once():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source, **args)
     except (OSError, ValueError) as error:
         raise _load_error(ref, error) from None
     if tokenizer.pad_token is None:
@@ -96,7 +92,8 @@ def load_model(
         args["quantization_config"] = qlora_config(device)
         args["device_map"] = {"": device}
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(source, **args)
+        with reading_gguf_once():  # the config and the weights: one parse of a GGUF file
+            model = transformers.AutoModelForCausalLM.from_pretrained(source, **args)
     except (OSError, ValueError, ImportError) as error:
         raise _load_error(ref, error) from None
     if gguf_file:
