@@ -35,7 +35,7 @@ def test_dry_run_json_and_table(tiny_llama: Path, data: Path) -> None:
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts["examples"] == 8 and counts["fully_masked"] == 0 and counts["truncated"] == 0
     assert 0 < counts["trainable_tokens"] < counts["tokens"]
-    table = mathforge("train", "sft", "--data", str(data), "--model", str(tiny_llama), "--dry-run")
+    table = run_in_process("train", "sft", "--data", str(data), "--model", str(tiny_llama), "--dry-run")
     assert table.returncode == 0, table.stderr
     assert "trainable per example" in table.stdout
     # Not a terminal: the trained part is marked with brackets.
