@@ -66,7 +66,7 @@ def test_config_file_trains_and_errors_name_the_line(tiny_llama: Path, data: Pat
 
 
 def test_one_line_errors(tiny_llama: Path, data: Path, tmp_path: Path) -> None:
-    # In this process: what each error says is the point (the config test above runs its errors as a subprocess).
+    # In this process where what each error says is the point; one, raised after transformers loads, as a subprocess.
     common = ["train", "sft", "--model", str(tiny_llama), "--out", str(tmp_path / "run")]
     assert_one_line_error(
         run_in_process(*common, "--data", str(data), "--method", "qlora", "--device", "cpu"),
@@ -74,7 +74,8 @@ def test_one_line_errors(tiny_llama: Path, data: Path, tmp_path: Path) -> None:
     )
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"question": "Q?", "solution": "1 + 1 = 2"}\n{"question": "Q?"}\n', encoding="utf-8")
-    assert_one_line_error(run_in_process(*common, "--data", str(rows)), rf"{rows}:2: no 'solution' text")
+    # Through a subprocess: an error raised after the tokenizer is loaded, with nothing else on stderr.
+    assert_one_line_error(mathforge(*common, "--data", str(rows)), rf"{rows}:2: no 'solution' text")
     assert_one_line_error(run_in_process(*common, "--data", str(tmp_path / "none.jsonl")), r"none.jsonl")
     assert_one_line_error(  # an option the format never reads is refused, not silently ignored
         run_in_process(*common, "--data", str(data), "--system-prompt", "Be brief."),

@@ -375,7 +375,7 @@ _GGUF_READER_CLASS: list[Any] = []
 def reading_gguf_once() -> Iterator[None]:
     """Within this block, each GGUF file is parsed by gguf-py once, however often transformers opens it.
 
-    transformers builds a new gguf-py `GGUFReader` for the config, for the tokenizer and again for the weights,
+    transformers builds a new gguf-py `GGUFReader` for the tokenizer's config, the model's config and the weights,
     and the reader parses every metadata field into numpy views: about 25 s per parse here for Gemma 3's
     262k-token vocabulary, so one model load spent over a minute re-reading the same header. transformers has no
     hook to pass a reader in, so its lazy `from gguf import GGUFReader` is pointed at a cache for the duration.
@@ -384,9 +384,8 @@ def reading_gguf_once() -> Iterator[None]:
     try:
         import gguf
     except ImportError:  # transformers says it needs gguf if a GGUF file is loaded
-        yield
-        return
-    if _GGUF_READER_CLASS:  # an inner block: the outer one has the cache in place
+        gguf = None  # type: ignore[assignment]
+    if gguf is None or _GGUF_READER_CLASS:  # no gguf, or an inner block: the outer one has the cache in place
         yield
         return
     _GGUF_READER_CLASS.append(gguf.GGUFReader)
