@@ -365,12 +365,6 @@ def split_gguf(model: str) -> tuple[str, str | None]:
     return (str(path.parent), path.name) if path.suffix == ".gguf" else (model, None)
 
 
-# What `reading_gguf_once` keeps while a block is open: (path, size, mtime) -> gguf-py reader, and gguf-py's own
-# reader class, which the cache calls.
-_GGUF_READERS: dict[tuple[str, int, int], Any] = {}
-_GGUF_READER_CLASS: list[Any] = []
-
-
 @contextlib.contextmanager
 def reading_gguf_once() -> Iterator[None]:
     """Within this block, each GGUF file is parsed by gguf-py once, however often transformers opens it.
@@ -385,26 +379,32 @@ def reading_gguf_once() -> Iterator[None]:
         import gguf
     except ImportError:  # transformers says it needs gguf if a GGUF file is loaded
         gguf = None  # type: ignore[assignment]
-    if gguf is None or _GGUF_READER_CLASS:  # no gguf, or an inner block: the outer one has the cache in place
+    if gguf is None or isinstance(gguf.GGUFReader, _GGUFReaderCache):  # an inner block: the cache is in place
         yield
         return
-    _GGUF_READER_CLASS.append(gguf.GGUFReader)
-    gguf.GGUFReader = _cached_gguf_reader  # type: ignore[assignment,misc]
+    cache = _GGUFReaderCache(gguf.GGUFReader)
+    gguf.GGUFReader = cache  # type: ignore[assignment,misc]
     try:
         yield
     finally:
-        gguf.GGUFReader = _GGUF_READER_CLASS.pop()  # type: ignore[misc]
-        _GGUF_READERS.clear()
+        gguf.GGUFReader = cache.reader_class  # type: ignore[misc]
 
 
-def _cached_gguf_reader(path: str | os.PathLike[str], mode: str = "r") -> Any:
-    if mode != "r":
-        return _GGUF_READER_CLASS[0](path, mode)
-    stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _GGUF_READERS:
-        _GGUF_READERS[key] = _GGUF_READER_CLASS[0](path, mode)
-    return _GGUF_READERS[key]
+class _GGUFReaderCache:
+    """Stands in for gguf-py's `GGUFReader` class: one reader per file (path, size, mtime) read-only."""
+
+    def __init__(self, reader_class: Any) -> None:
+        self.reader_class = reader_class
+        self.readers: dict[tuple[str, int, int], Any] = {}
+
+    def __call__(self, path: str | os.PathLike[str], mode: str = "r") -> Any:
+        if mode != "r":
+            return self.reader_class(path, mode)
+        stat = os.stat(path)
+        key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self.readers:
+            self.readers[key] = self.reader_class(path, mode)
+        return self.readers[key]
 
 
 # What transformers needs in a model directory: what the error calls each part -> its files' glob patterns
